@@ -1,0 +1,136 @@
+"""Random SPECTER2-shaped models and synthetic corpora, for tests and `specter2 bench`.
+
+The models are saved in the Hugging Face Hub's on-disk layout (a base model folder
+with config, weights and tokenizer; one folder per adapter with
+`adapter_config.json` + `pytorch_adapter.bin`), so they load through exactly the
+same code path as `allenai/specter2_base` and `allenai/specter2`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import string
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ADAPTER_NAMES = ("proximity", "adhoc_query", "classification", "regression")
+
+_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+_WORDS = (
+    "the of and in to a is for with on by we that are this from as an be at our which "
+    "model models learning neural network networks data paper papers results method methods "
+    "protein cell cells gene genes study analysis using based two new show high using "
+    "language graph attention transformer embedding embeddings citation scientific search "
+    "query retrieval training large small quantum energy field theory experiment "
+    "patients clinical disease treatment brain climate ocean galaxy star stars"
+).split()
+
+
+def tiny_vocab() -> list[str]:
+    """A small WordPiece vocabulary that can spell any lowercase ASCII text."""
+    chars = list(string.ascii_lowercase + string.digits + string.punctuation)
+    vocab = list(_SPECIALS)
+    vocab += chars
+    vocab += ["##" + c for c in string.ascii_lowercase + string.digits]
+    vocab += [w for w in dict.fromkeys(_WORDS) if w not in vocab]
+    return vocab
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    hidden: int = 32
+    layers: int = 2
+    heads: int = 2
+    intermediate: int = 64
+    max_positions: int = 512
+
+
+TINY = ModelShape()
+SPECTER2_SHAPE = ModelShape(hidden=768, layers=12, heads=12, intermediate=3072)
+
+
+def build_random_model(
+    root: str | os.PathLike[str],
+    shape: ModelShape = TINY,
+    vocab: list[str] | None = None,
+    adapters: Iterable[str] = ADAPTER_NAMES,
+    seed: int = 0,
+    adapter_scale: float = 0.5,
+) -> dict[str, Path]:
+    """Write a random BERT base model and random seq_bn adapters under `root`.
+
+    Returns the folder of each: {"base": ..., "proximity": ..., ...}. Adapter weights
+    are drawn with a large spread (`adapter_scale`) so that a missing or inactive
+    adapter changes the embeddings visibly.
+    """
+    import torch
+    from adapters import BertAdapterModel, SeqBnConfig
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    root = Path(root)
+    base_dir = root / "specter2_base"
+    base_dir.mkdir(parents=True, exist_ok=True)
+    vocab = vocab or tiny_vocab()
+    (base_dir / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    tokenizer = BertTokenizerFast(vocab_file=str(base_dir / "vocab.txt"), do_lower_case=True)
+    tokenizer.save_pretrained(str(base_dir))
+
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=shape.hidden,
+        num_hidden_layers=shape.layers,
+        num_attention_heads=shape.heads,
+        intermediate_size=shape.intermediate,
+        max_position_embeddings=shape.max_positions,
+        pad_token_id=vocab.index("[PAD]"),
+    )
+    torch.manual_seed(seed)
+    base = BertModel(config, add_pooling_layer=True).eval()
+    base.save_pretrained(str(base_dir))
+    paths: dict[str, Path] = {"base": base_dir}
+
+    for k, name in enumerate(adapters):
+        model = BertAdapterModel.from_pretrained(str(base_dir))
+        model.add_adapter(name, config=SeqBnConfig(reduction_factor=16))
+        gen = torch.Generator().manual_seed(seed + 1000 + k)
+        with torch.no_grad():
+            for pname, param in model.named_parameters():
+                if f"adapters.{name}." in pname:
+                    param.copy_(torch.randn(param.shape, generator=gen) * adapter_scale)
+        adapter_dir = root / f"specter2_{name}"
+        model.save_adapter(str(adapter_dir), name)
+        paths[name] = adapter_dir
+    return paths
+
+
+def synthetic_papers(
+    n: int,
+    seed: int = 0,
+    mean_words: float = 170.0,
+    sd_words: float = 70.0,
+    words: list[str] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Paper records with title + abstract whose lengths resemble real abstracts."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    pool = words or [w for w in _WORDS if w.isalpha()]
+    for i in range(n):
+        n_title = int(rng.integers(5, 16))
+        n_abs = max(0, int(rng.normal(mean_words, sd_words)))
+        yield {
+            "id": i,
+            "title": " ".join(rng.choice(pool, n_title)).capitalize(),
+            "abstract": " ".join(rng.choice(pool, n_abs)),
+        }
+
+
+def write_jsonl(path: str | os.PathLike[str], records: Iterable[dict[str, Any]]) -> Path:
+    path = Path(path)
+    with path.open("w", encoding="utf-8") as f:
+        for r in records:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    return path
