@@ -1,0 +1,136 @@
+"""One frozen settings object for a run, and the fingerprint that guards an OUTDIR."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+DEFAULT_BASE_MODEL = "allenai/specter2_base"
+
+ADAPTER_IDS: dict[str, str | None] = {
+    "proximity": "allenai/specter2",
+    "adhoc_query": "allenai/specter2_adhoc_query",
+    "classification": "allenai/specter2_classification",
+    "regression": "allenai/specter2_regression",
+    "none": None,
+}
+
+ID_FIELDS = ("id", "paper_id", "corpus_id", "corpusid", "doc_id")
+
+Format = Literal["parquet", "npy"]
+OnError = Literal["fail", "skip"]
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """What decides the numbers in an embedding."""
+
+    base_model: str = DEFAULT_BASE_MODEL
+    adapter: str = "proximity"
+    adapter_path: str | None = None
+    revision: str | None = None
+    max_length: int = 512
+    normalize: bool = False
+
+    def __post_init__(self) -> None:
+        if self.adapter not in ADAPTER_IDS:
+            names = ", ".join(ADAPTER_IDS)
+            raise ValueError(f"unknown adapter {self.adapter!r}: choose one of {names}")
+        if not 2 <= self.max_length <= 512:
+            raise ValueError(f"max_length must be between 2 and 512, got {self.max_length}")
+
+    @property
+    def adapter_source(self) -> str | None:
+        """Hub id or local folder of the adapter, None for the base model alone."""
+        if self.adapter == "none":
+            return None
+        return self.adapter_path or ADAPTER_IDS[self.adapter]
+
+    @property
+    def query_mode(self) -> bool:
+        return self.adapter == "adhoc_query"
+
+
+@dataclass(frozen=True)
+class FieldSettings:
+    """Which record fields hold the id and the text."""
+
+    id_field: str | None = None  # None: first present of ID_FIELDS
+    title_field: str = "title"
+    abstract_field: str = "abstract"
+    text_field: str = "query"
+    id_type: Literal["auto", "int", "string"] = "auto"
+
+
+@dataclass(frozen=True)
+class EmbedSettings:
+    """Everything `specter2 embed` was asked to do, except where the input comes from."""
+
+    model: ModelSettings = field(default_factory=ModelSettings)
+    fields: FieldSettings = field(default_factory=FieldSettings)
+    device: str = "auto"
+    dtype: str = "auto"  # compute dtype: auto|float16|bfloat16|float32
+    output_dtype: Literal["float32", "float16"] = "float32"
+    format: Format = "parquet"
+    shard_size: int = 50_000
+    sort_window: int = 8_192
+    batch_tokens: int = 16_384
+    max_batch_rows: int = 512
+    on_error: OnError = "fail"
+    engine: Literal["auto", "fused", "reference"] = "auto"
+
+    def __post_init__(self) -> None:
+        for name in ("shard_size", "sort_window", "batch_tokens", "max_batch_rows"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name.replace('_', '-')} must be positive")
+        if self.batch_tokens < self.model.max_length:
+            raise ValueError(
+                f"--batch-tokens ({self.batch_tokens}) must be at least --max-length "
+                f"({self.model.max_length}) so that one full-length record fits a batch"
+            )
+
+    def job_identity(self) -> dict[str, Any]:
+        """Settings that must match for two runs to write into the same OUTDIR.
+
+        Batching and device settings are left out on purpose: they do not change
+        which records are embedded, and a resumed run may use another GPU.
+        """
+        m = asdict(self.model)
+        f = asdict(self.fields)
+        return {
+            "model": m,
+            "fields": f,
+            "output_dtype": self.output_dtype,
+            "format": self.format,
+            "compute_dtype": self.dtype,
+        }
+
+    def replace(self, **changes: Any) -> EmbedSettings:
+        from dataclasses import replace
+
+        return replace(self, **changes)
+
+
+def fingerprint(obj: Any) -> str:
+    """A short stable hash of a JSON-serialisable object."""
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def describe_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """Human-readable list of what differs between two nested settings dicts."""
+    out: list[str] = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        name = f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += describe_differences(a, b, prefix=name + ".")
+        elif a != b:
+            out.append(f"{name}: was {a!r}, now {b!r}")
+    return out
+
+
+def settings_field_names() -> list[str]:
+    return [f.name for f in fields(EmbedSettings)]

@@ -1,0 +1,296 @@
+"""Parquet and .npy shard writers: write under a hidden temp name, then publish atomically.
+
+A shard becomes visible only when complete: the temp file (named with a leading
+dot, which pyarrow skips when reading a folder) is closed, fsynced, renamed over
+its final name and the folder fsynced. A kill at any moment leaves either no
+shard or a whole one, so `pq.read_table(OUTDIR)` always works.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import errno
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .errors import OutputError
+
+INDEX_COLUMNS = ("id", "input_file", "input_pos", "text_hash")
+METADATA_KEY = b"specter2"
+_NPY_MAGIC = b"\x93NUMPY\x01\x00"
+_NPY_HEADER_LEN = 128  # room for any shape; padded with spaces as the format allows
+
+
+# ----------------------------------------------------------------- durable files
+
+
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def publish(tmp: Path, final: Path) -> None:
+    """fsync the file, rename it over `final`, fsync the folder: atomic and durable."""
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, final)
+    fsync_dir(final.parent)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise output_error(path, e) from e
+
+
+def output_error(path: Path, e: OSError) -> OutputError:
+    if e.errno == errno.ENOSPC:
+        return OutputError(
+            f"{path}: no space left on the device. Finished shards are committed; "
+            "free some space and rerun the same command to resume."
+        )
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return OutputError(f"{path}: not writable ({e.strerror}); choose another -o/--output")
+    return OutputError(f"{path}: cannot write ({e})")
+
+
+# ----------------------------------------------------------------- schema
+
+
+def embedding_type(dim: int, dtype: str) -> pa.DataType:
+    value = pa.float16() if dtype == "float16" else pa.float32()
+    return pa.list_(pa.field("item", value, nullable=False), dim)
+
+
+def index_schema(id_type: str) -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field("id", pa.int64() if id_type == "int" else pa.string(), nullable=False),
+            pa.field("input_file", pa.int32(), nullable=False),
+            pa.field("input_pos", pa.int64(), nullable=False),
+            pa.field("text_hash", pa.uint64(), nullable=False),
+        ]
+    )
+
+
+def shard_schema(id_type: str, dim: int, dtype: str, metadata: dict[str, Any]) -> pa.Schema:
+    idx = index_schema(id_type)
+    fields = [idx.field("id"), pa.field("embedding", embedding_type(dim, dtype), nullable=False)]
+    fields += [idx.field(n) for n in INDEX_COLUMNS[1:]]
+    return pa.schema(fields, metadata={METADATA_KEY: json.dumps(metadata, sort_keys=True)})
+
+
+@dataclass
+class Rows:
+    """One window's output, in input order."""
+
+    ids: list[int | str]
+    embeddings: np.ndarray  # [n, dim] float32
+    input_file: np.ndarray  # int32
+    input_pos: np.ndarray  # int64
+    text_hash: np.ndarray  # uint64
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def index_table(self, id_type: str) -> pa.Table:
+        schema = index_schema(id_type)
+        return pa.table(
+            [
+                pa.array(self.ids, type=schema.field("id").type),
+                pa.array(self.input_file, type=pa.int32()),
+                pa.array(self.input_pos, type=pa.int64()),
+                pa.array(self.text_hash, type=pa.uint64()),
+            ],
+            schema=schema,
+        )
+
+
+def embedding_array(emb: np.ndarray, dtype: str) -> pa.FixedSizeListArray:
+    values = np.ascontiguousarray(emb, dtype=np.float16 if dtype == "float16" else np.float32)
+    flat = pa.array(values.reshape(-1))
+    return pa.FixedSizeListArray.from_arrays(flat, emb.shape[1])
+
+
+# ----------------------------------------------------------------- writers
+
+
+class ShardWriter:
+    """Writes one shard window by window; `commit()` publishes it, `abort()` removes it."""
+
+    def __init__(
+        self,
+        outdir: Path,
+        name: str,
+        fmt: str,
+        id_type: str,
+        dim: int,
+        out_dtype: str,
+        metadata: dict[str, Any],
+    ) -> None:
+        self.outdir, self.name, self.fmt = outdir, name, fmt
+        self.id_type, self.dim, self.out_dtype = id_type, dim, out_dtype
+        self.metadata = metadata
+        self.rows = 0
+        self.final = outdir / f"{name}.{fmt}"
+        self.tmp = outdir / f".{name}.{fmt}.tmp"
+        self.ids_final = outdir / f"{name}.ids.parquet"
+        self.ids_tmp = outdir / f".{name}.ids.parquet.tmp"
+        self._pq: pq.ParquetWriter | None = None
+        self._ids_pq: pq.ParquetWriter | None = None
+        self._npy: Any = None
+        try:
+            if fmt == "parquet":
+                self._pq = pq.ParquetWriter(
+                    self.tmp,
+                    shard_schema(id_type, dim, out_dtype, metadata),
+                    compression="snappy",
+                    use_dictionary=["id"] if id_type == "string" else False,
+                    write_statistics=["id", "input_file", "input_pos"],
+                )
+            else:
+                self._npy = open(self.tmp, "wb")
+                self._npy.write(b"\0" * _NPY_HEADER_LEN)
+                self._ids_pq = pq.ParquetWriter(
+                    self.ids_tmp,
+                    index_schema(id_type).with_metadata(
+                        {METADATA_KEY: json.dumps(metadata, sort_keys=True)}
+                    ),
+                )
+        except OSError as e:
+            self.abort()
+            raise output_error(self.tmp, e) from e
+
+    def write(self, rows: Rows) -> None:
+        if len(rows) == 0:
+            return
+        try:
+            if self._pq is not None:
+                idx = rows.index_table(self.id_type)
+                table = pa.table(
+                    [
+                        idx.column("id"),
+                        embedding_array(rows.embeddings, self.out_dtype),
+                        idx.column("input_file"),
+                        idx.column("input_pos"),
+                        idx.column("text_hash"),
+                    ],
+                    schema=self._pq.schema,
+                )
+                self._pq.write_table(table)
+            else:
+                np_dtype = np.float16 if self.out_dtype == "float16" else np.float32
+                self._npy.write(np.ascontiguousarray(rows.embeddings, dtype=np_dtype).tobytes())
+                assert self._ids_pq is not None
+                self._ids_pq.write_table(rows.index_table(self.id_type))
+        except OSError as e:
+            self.abort()
+            raise output_error(self.tmp, e) from e
+        self.rows += len(rows)
+
+    def commit(self) -> list[str]:
+        """Publish the shard; returns the file names it consists of."""
+        try:
+            if self._pq is not None:
+                self._pq.close()
+                self._pq = None
+                publish(self.tmp, self.final)
+                return [self.final.name]
+            self._npy.seek(0)
+            self._npy.write(npy_header(self.rows, self.dim, self.out_dtype))
+            self._npy.flush()
+            self._npy.close()
+            self._npy = None
+            assert self._ids_pq is not None
+            self._ids_pq.close()
+            self._ids_pq = None
+            publish(self.ids_tmp, self.ids_final)
+            publish(self.tmp, self.final)
+            return [self.final.name, self.ids_final.name]
+        except OSError as e:
+            self.abort()
+            raise output_error(self.final, e) from e
+
+    def abort(self) -> None:
+        for handle in (self._pq, self._ids_pq, self._npy):
+            if handle is not None:
+                with contextlib.suppress(Exception):
+                    handle.close()
+        self._pq = self._ids_pq = self._npy = None
+        self.tmp.unlink(missing_ok=True)
+        self.ids_tmp.unlink(missing_ok=True)
+
+
+def npy_header(rows: int, dim: int, dtype: str) -> bytes:
+    descr = "<f2" if dtype == "float16" else "<f4"
+    d = f"{{'descr': '{descr}', 'fortran_order': False, 'shape': ({rows}, {dim}), }}"
+    body = d.encode("latin1")
+    pad = _NPY_HEADER_LEN - len(_NPY_MAGIC) - 2 - len(body) - 1
+    if pad < 0:
+        raise ValueError("shape too large for the .npy header")
+    return _NPY_MAGIC + (_NPY_HEADER_LEN - 10).to_bytes(2, "little") + body + b" " * pad + b"\n"
+
+
+# ----------------------------------------------------------------- readers
+
+
+def shard_metadata(path: Path) -> dict[str, Any]:
+    md = pq.read_schema(path).metadata or {}
+    raw = md.get(METADATA_KEY)
+    return json.loads(raw) if raw else {}
+
+
+def read_index(
+    outdir: Path, files: list[str], columns: tuple[str, ...] = INDEX_COLUMNS
+) -> pa.Table:
+    """The index columns of one committed shard (from the .parquet or the .ids.parquet)."""
+    src = next((f for f in files if f.endswith(".ids.parquet")), files[0])
+    return pq.read_table(outdir / src, columns=list(columns))
+
+
+def read_embeddings(outdir: Path, files: list[str], mmap: bool = True) -> np.ndarray:
+    """The [n, dim] embeddings of one committed shard (memory-mapped for .npy)."""
+    npy = next((f for f in files if f.endswith(".npy")), None)
+    if npy is not None:
+        return np.load(outdir / npy, mmap_mode="r" if mmap else None, allow_pickle=False)
+    col = pq.read_table(outdir / files[0], columns=["embedding"]).column("embedding")
+    return fixed_list_to_numpy(col)
+
+
+def fixed_list_to_numpy(col: pa.ChunkedArray | pa.FixedSizeListArray) -> np.ndarray:
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    dim = arr.type.list_size
+    if len(arr) == 0:
+        return np.zeros((0, dim), dtype=np.float32)
+    return arr.flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
+
+
+def iter_shard_tables(outdir: Path, files: list[str]) -> Iterator[pa.RecordBatch]:
+    yield from pq.ParquetFile(outdir / files[0]).iter_batches()
+
+
+def parse_npy_shape(path: Path) -> tuple[int, ...]:
+    with open(path, "rb") as f:
+        head = f.read(_NPY_HEADER_LEN)
+    d = ast.literal_eval(head[10:].decode("latin1").strip())
+    return tuple(d["shape"])

@@ -1,0 +1,256 @@
+"""FusedBertEncoder must reproduce the model-card recipe's CLS vectors exactly (fp32, 1e-5)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from specter2_cli.fused import FusedBertEncoder, UnsupportedModel
+from specter2_cli.synthetic import ADAPTER_NAMES
+
+TOL = 1e-5
+
+MIXED = [
+    "Attention is all you need[SEP]we show a new transformer model for language",
+    "Protein folding",
+    "Graph neural networks for citation search[SEP]" + " ".join(["data model"] * 40),
+    "Quantum field theory of the brain[SEP]clinical study of patients with disease",
+]
+SAME_LENGTH = [
+    "the model is for new data",
+    "the paper is on two cells",
+    "we show a new graph model",
+]
+LONG = [
+    "Climate ocean[SEP]" + " ".join(["energy field theory experiment"] * 200),  # > 512 tokens
+    "A short one",
+]
+LONG_NO_PADDING = [LONG[0], "Search[SEP]" + " ".join(["data model"] * 300)]
+
+
+def _reference_model(base: Path, adapter_dirs: dict[str, Path]) -> Any:
+    from adapters import AutoAdapterModel
+
+    model = AutoAdapterModel.from_pretrained(str(base))
+    for name, path in adapter_dirs.items():
+        model.load_adapter(str(path), load_as=name, set_active=True)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_models: dict[str, Path]) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(tiny_models["base"]))
+
+
+@pytest.fixture(scope="module")
+def models(tiny_models: dict[str, Path]) -> dict[str, Any]:
+    """{"base": plain adapter model, "adapters": one model holding all four adapters}."""
+    return {
+        "base": _reference_model(tiny_models["base"], {}),
+        "adapters": _reference_model(
+            tiny_models["base"], {n: tiny_models[n] for n in ADAPTER_NAMES}
+        ),
+    }
+
+
+def _encode(tokenizer: Any, texts: list[str]) -> dict[str, torch.Tensor]:
+    return dict(
+        tokenizer(
+            texts,
+            padding=True,
+            truncation=True,
+            return_tensors="pt",
+            return_token_type_ids=False,
+            max_length=512,
+        )
+    )
+
+
+def _reference(
+    models: dict[str, Any], name: str | None, enc: dict[str, torch.Tensor]
+) -> torch.Tensor:
+    with torch.inference_mode():
+        if name is None:
+            model = models["base"]
+        else:
+            model = models["adapters"]
+            model.set_active_adapters(name)
+            assert list(model.active_adapters.flatten()) == [name]
+        return model(**enc).last_hidden_state[:, 0, :]
+
+
+def _fused(models: dict[str, Any], name: str | None) -> FusedBertEncoder:
+    return FusedBertEncoder.from_adapter_model(models["base" if name is None else "adapters"], name)
+
+
+@pytest.mark.parametrize("name", [None, *ADAPTER_NAMES])
+@pytest.mark.parametrize(
+    "texts",
+    [MIXED, SAME_LENGTH, MIXED[:1], LONG, LONG_NO_PADDING],
+    ids=["mixed", "same", "one", "long", "long_nopad"],
+)
+def test_matches_model_card_recipe(
+    models: dict[str, Any], tokenizer: Any, name: str | None, texts: list[str]
+) -> None:
+    enc = _encode(tokenizer, texts)
+    ref = _reference(models, name, enc)
+    fused = _fused(models, name)
+    with torch.inference_mode():
+        got = fused(enc["input_ids"], enc["attention_mask"])
+        assert got.shape == ref.shape and got.dtype == torch.float32
+        assert (got - ref).abs().max().item() <= TOL
+        if bool(enc["attention_mask"].all()):
+            # The unpadded fast path: no mask at all.
+            no_mask = fused(enc["input_ids"], None)
+            assert (no_mask - ref).abs().max().item() <= TOL
+
+
+def test_batches_really_exercise_padding_and_truncation(tokenizer: Any) -> None:
+    mixed = _encode(tokenizer, MIXED)
+    assert not bool(mixed["attention_mask"].all())
+    assert bool(_encode(tokenizer, SAME_LENGTH)["attention_mask"].all())
+    long = _encode(tokenizer, LONG)
+    assert long["input_ids"].shape[1] == 512 and int(long["attention_mask"][1].sum()) < 20
+    long_full = _encode(tokenizer, LONG_NO_PADDING)
+    assert long_full["input_ids"].shape[1] == 512 and bool(long_full["attention_mask"].all())
+
+
+@pytest.mark.parametrize("name", ADAPTER_NAMES)
+def test_adapter_changes_the_output(models: dict[str, Any], tokenizer: Any, name: str) -> None:
+    enc = _encode(tokenizer, MIXED)
+    with torch.inference_mode():
+        base = _fused(models, None)(enc["input_ids"], enc["attention_mask"])
+        adapted = _fused(models, name)(enc["input_ids"], enc["attention_mask"])
+    assert (adapted - base).abs().max().item() > 1e-2
+
+
+def test_padding_does_not_leak(models: dict[str, Any], tokenizer: Any) -> None:
+    fused = _fused(models, "proximity")
+    with torch.inference_mode():
+        batch = fused(**{k: v for k, v in _encode(tokenizer, MIXED).items()})
+        for i, text in enumerate(MIXED):
+            alone = _encode(tokenizer, [text])
+            assert (fused(alone["input_ids"]) - batch[i]).abs().max().item() <= TOL
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_low_precision_smoke(models: dict[str, Any], tokenizer: Any, dtype: torch.dtype) -> None:
+    enc = _encode(tokenizer, MIXED)
+    ref = _reference(models, "proximity", enc)
+    fused = _fused(models, "proximity").to(dtype)
+    assert all(p.dtype == dtype for p in fused.parameters())
+    with torch.inference_mode():
+        try:
+            got = fused(enc["input_ids"], enc["attention_mask"])
+        except RuntimeError as exc:  # an op without a CPU kernel for this dtype
+            pytest.skip(f"{dtype} not supported on this CPU: {exc}")
+    assert got.dtype == dtype
+    cos = torch.nn.functional.cosine_similarity(got.float(), ref, dim=-1)
+    assert cos.min().item() > 0.99
+
+
+def test_weights_are_registered_and_frozen(models: dict[str, Any]) -> None:
+    fused = _fused(models, "proximity")
+    names = dict(fused.named_parameters())
+    assert "layers.0.down_weight" in names and "layers.1.qkv_weight" in names
+    assert not any(p.requires_grad for p in fused.parameters())
+    # Converting the fused copy leaves the source model untouched.
+    fused.half()
+    assert all(p.dtype == torch.float32 for p in models["adapters"].parameters())
+
+
+def _model_with(tiny_models: dict[str, Path], name: str, config: Any) -> Any:
+    from adapters import AutoAdapterModel
+
+    model = AutoAdapterModel.from_pretrained(str(tiny_models["base"]))
+    model.add_adapter(name, config=config)
+    return model
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"mh_adapter": True}, "mh_adapter"),
+        ({"non_linearity": "swish"}, "non_linearity"),
+        ({"ln_after": True}, "ln_after"),
+        ({"use_gating": True}, "use_gating"),
+        ({"residual_before_ln": False}, "residual_before_ln"),
+        ({"leave_out": [0]}, "leave_out"),
+        ({"scaling": "learned"}, "scaling"),
+    ],
+)
+def test_unsupported_adapter_config(
+    tiny_models: dict[str, Path], kwargs: dict[str, Any], field: str
+) -> None:
+    from adapters import SeqBnConfig
+
+    model = _model_with(tiny_models, "odd", SeqBnConfig(reduction_factor=16, **kwargs))
+    with pytest.raises(UnsupportedModel, match=field):
+        FusedBertEncoder.from_adapter_model(model, "odd")
+    # The base model alone is still fine.
+    FusedBertEncoder.from_adapter_model(model, None)
+
+
+def test_unsupported_adapter_kind(tiny_models: dict[str, Path]) -> None:
+    from adapters import LoRAConfig, ParBnConfig
+
+    for config in (LoRAConfig(), ParBnConfig(reduction_factor=16)):
+        model = _model_with(tiny_models, "odd", config)
+        with pytest.raises(UnsupportedModel):
+            FusedBertEncoder.from_adapter_model(model, "odd")
+
+
+def test_unknown_adapter_name(models: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="nope"):
+        FusedBertEncoder.from_adapter_model(models["adapters"], "nope")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"position_embedding_type": "relative_key"}, "position_embedding_type"),
+        ({"is_decoder": True}, "is_decoder"),
+        ({"hidden_act": "relu"}, "hidden_act"),
+    ],
+)
+def test_unsupported_bert_config(kwargs: dict[str, Any], field: str) -> None:
+    from adapters import BertAdapterModel
+    from transformers import BertConfig
+
+    config = BertConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        **kwargs,
+    )
+    with pytest.raises(UnsupportedModel, match=field):
+        FusedBertEncoder.from_adapter_model(BertAdapterModel(config), None)
+
+
+def test_other_reduction_factor_and_constant_scaling(
+    tiny_models: dict[str, Path], tokenizer: Any
+) -> None:
+    """reduction_factor and a constant scaling only change shapes/arithmetic we implement."""
+    from adapters import SeqBnConfig
+
+    model = _model_with(tiny_models, "s", SeqBnConfig(reduction_factor=8, scaling=2.0)).eval()
+    gen = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for pname, param in model.named_parameters():
+            if "adapters.s." in pname:
+                param.copy_(torch.randn(param.shape, generator=gen) * 0.5)
+    model.set_active_adapters("s")
+    enc = _encode(tokenizer, MIXED)
+    with torch.inference_mode():
+        ref = model(**enc).last_hidden_state[:, 0, :]
+        got = FusedBertEncoder.from_adapter_model(model, "s")(
+            enc["input_ids"], enc["attention_mask"]
+        )
+    assert (got - ref).abs().max().item() <= TOL
