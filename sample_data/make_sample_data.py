@@ -30,7 +30,7 @@ OUT_DIR = Path(__file__).resolve().parent
 # Topic building blocks. Slots in braces are filled per record: {task}, {Task}, {method},
 # {Method}, {metric} and the random quantities made by numbers().
 # An entry given as (task_indices, text) is used only for papers on one of those tasks; "pairs"
-# maps task index -> method index for topics where not every task goes with every method.
+# maps task index -> method index (or a list of them) where not every task suits every method.
 # ---------------------------------------------------------------------------------------------
 
 TOPICS: list[dict] = [
@@ -91,7 +91,7 @@ TOPICS: list[dict] = [
         "tasks": [
             "low-resource machine translation",
             "translation between closely related languages",
-            "speech translation for unwritten languages",
+            "indigenous-language machine translation in the Americas",
         ],
         "methods": [
             (
@@ -160,7 +160,10 @@ TOPICS: list[dict] = [
         ],
         "background": [
             "Large language models answer open-domain questions fluently but frequently produce statements that are unsupported or contradicted by the sources they cite.",
-            "{Task} has become a standard way to connect language models with up-to-date external knowledge.",
+            (
+                (0,),
+                "{Task} has become a standard way to connect language models with up-to-date external knowledge.",
+            ),
             "Grounding generation in retrieved documents promises more verifiable outputs, but the interaction between retriever and generator remains poorly understood.",
         ],
         "gaps": [
@@ -184,8 +187,9 @@ TOPICS: list[dict] = [
         "titles": [
             "{Method} for {task}",
             "Trust but verify: {method} for {task}",
-            "When retrieval is not enough: {method} for {task}",
-            "Reducing unsupported claims in {task} via {method}",
+            ((0, 2), "When retrieval is not enough: {method} for {task}"),
+            ((0, 2), "Reducing unsupported claims in {task} via {method}"),
+            ((1,), "Fewer hallucinations in {task} through {method}"),
         ],
     },
     {
@@ -205,7 +209,7 @@ TOPICS: list[dict] = [
                 "We extend a shared scientific encoder with small task-specific adapters for classification, regression, proximity search and ad hoc retrieval, trained jointly on a multi-task mixture.",
             ),
             (
-                "full-text aware embeddings",
+                "hierarchical full-text encoders",
                 "We propose a hierarchical encoder that summarises section-level embeddings of the full text into a single paper vector, rather than relying on the title and abstract alone.",
             ),
         ],
@@ -275,7 +279,7 @@ TOPICS: list[dict] = [
             "We evaluate on {k} indoor and outdoor benchmarks, using as few as three input views per scene.",
             "Experiments include a newly captured dataset of {n_small} handheld videos with ground-truth geometry from a laser scanner.",
         ],
-        "metrics": ["PSNR", "LPIPS", "SSIM"],
+        "metrics": ["PSNR", "SSIM", "F-score of the reconstructed geometry"],
         "findings": [
             "Our method renders novel views in real time at 1080p while training in under {k} minutes per scene.",
             "Geometry recovered by our method is markedly more accurate than that of prior work, reducing depth error by {pct}.",
@@ -287,9 +291,10 @@ TOPICS: list[dict] = [
         ],
         "titles": [
             "{Method} for {task}",
-            "Fast and faithful {task} with {method}",
+            "Fast and faithful {task}",
             "{Task} via {method}",
-            "Fewer views, better scenes: {method} for {task}",
+            ((0,), "Fewer views, better scenes: {method} for {task}"),
+            ((2,), "City-scale {task} in minutes"),
         ],
     },
     {
@@ -297,7 +302,7 @@ TOPICS: list[dict] = [
         "tasks": [
             "tumour segmentation in abdominal CT",
             "brain lesion segmentation in multi-sequence MRI",
-            "cell segmentation in fluorescence microscopy",
+            "multi-organ segmentation for radiotherapy planning",
         ],
         "methods": [
             (
@@ -326,7 +331,7 @@ TOPICS: list[dict] = [
             "We evaluate on {k} public and in-house datasets totalling {n_small} annotated volumes from multiple vendors.",
             "An external test set from a hospital not involved in training is used to assess generalisation.",
         ],
-        "metrics": ["Dice score", "95th-percentile Hausdorff distance", "lesion-wise F1"],
+        "metrics": ["Dice score", "lesion-wise F1", "normalised surface Dice"],
         "findings": [
             "Using only ten percent of the labels, our approach reaches {pct_big} of the fully supervised Dice score.",
             "Topological errors such as fragmented vessels and spurious islands are reduced by {pct}.",
@@ -378,7 +383,11 @@ TOPICS: list[dict] = [
             "We evaluate on {k} large-scale driving benchmarks and a held-out set of night-time and rainy sequences.",
             "Experiments use {n} hours of unlabeled driving logs for pretraining.",
         ],
-        "metrics": ["mean average precision", "NDS", "minADE"],
+        "metrics": [
+            ((0,), "mean average precision"),
+            ((1,), "NDS"),
+            ((2,), "trajectory accuracy at three seconds"),
+        ],
         "findings": [
             (
                 (2,),
@@ -423,7 +432,7 @@ TOPICS: list[dict] = [
                 "We pretrain a graph transformer on {n} density functional theory calculations and transfer it to experimental property datasets.",
             ),
             (
-                "active learning with calibrated uncertainty",
+                "uncertainty-guided active learning",
                 "We combine a deep ensemble of graph neural networks with a batch active learning strategy that balances predicted activity, uncertainty and chemical diversity.",
             ),
         ],
@@ -440,7 +449,7 @@ TOPICS: list[dict] = [
             "We evaluate on {k} property benchmarks using scaffold splits that prevent leakage of structurally similar molecules.",
             "A prospective screen of {n_small} compounds was carried out to test the model's predictions experimentally.",
         ],
-        "metrics": ["ROC-AUC", "mean absolute error", "enrichment factor"],
+        "metrics": ["ROC-AUC", "average precision", "enrichment factor"],
         "findings": [
             "In the prospective screen, the hit rate among model-selected compounds was {fold} times higher than that of random selection.",
             "Uncertainty estimates are well calibrated, and discarding the most uncertain predictions sharply reduces error.",
@@ -510,9 +519,9 @@ TOPICS: list[dict] = [
         ],
         "titles": [
             "{Method} for {task}",
-            "Learning {task} with {method}",
-            "{Task} from few demonstrations via {method}",
-            "Closing the reality gap: {method} for {task}",
+            ((0, 1), "Learning {task} with {method}"),
+            ((0,), "{Task} from few demonstrations via {method}"),
+            ((1, 2), "Closing the reality gap: {method} for {task}"),
         ],
     },
     {
@@ -538,7 +547,10 @@ TOPICS: list[dict] = [
         ],
         "background": [
             "Many valuable datasets cannot be centralised because of privacy regulations, commercial interests or sheer size.",
-            "{Task} allows models to be trained on distributed data without sharing raw records.",
+            (
+                (0, 2),
+                "{Task} allows models to be trained on distributed data without sharing raw records.",
+            ),
             "Federated and privacy-preserving learning have been deployed in mobile keyboards, healthcare consortia and finance.",
         ],
         "gaps": [
@@ -579,7 +591,7 @@ TOPICS: list[dict] = [
                 "We segment each series into overlapping patches and apply a channel-independent transformer, which reduces attention cost and improves long-range extrapolation.",
             ),
             (
-                "pretrained foundation models for time series",
+                "zero-shot foundation models",
                 "We pretrain a decoder-only forecasting model on {n} real and synthetic series and apply it zero-shot to new domains.",
             ),
             (
@@ -601,9 +613,9 @@ TOPICS: list[dict] = [
             "A case study uses smart-meter data from {n} households over three years.",
         ],
         "metrics": [
-            "mean absolute scaled error",
-            "continuous ranked probability score",
-            "F1 for anomaly detection",
+            ((0, 1), "forecast skill score"),
+            ((0, 1), "CRPS skill score"),
+            ((2,), "event-level F1"),
         ],
         "findings": [
             (
@@ -659,7 +671,10 @@ TOPICS: list[dict] = [
         ],
         "background": [
             "The three-dimensional structure of a protein determines its function, interactions and susceptibility to mutation.",
-            "{Task} has been transformed by deep learning, with predicted models now rivalling experimental structures for many single-chain proteins.",
+            (
+                (0,),
+                "{Task} has been transformed by deep learning, with predicted models now rivalling experimental structures for many single-chain proteins.",
+            ),
             "Proteins rarely act alone, and most cellular functions depend on transient or stable complexes.",
         ],
         "gaps": [
@@ -701,17 +716,18 @@ TOPICS: list[dict] = [
         "titles": [
             "{Task} with {method}",
             "Accurate {task} using {method}",
-            "{Method} enables {task}",
-            "Proteome-scale {task} via {method}",
+            ((1, 2), "{Method} enables {task}"),
+            ((0, 2), "Proteome-scale {task} via {method}"),
+            ((1,), "Designing high-affinity binders by {method}"),
         ],
     },
     {
         "genre": "bio",
         "pairs": [0, 2, 1],
         "tasks": [
-            "single-cell transcriptomic profiling of tissue development",
-            "cell type annotation in single-cell RNA sequencing",
-            "spatial transcriptomics of the tumour microenvironment",
+            "human tissue development",
+            "cell type annotation across single-cell atlases",
+            "the tumour microenvironment",
         ],
         "methods": [
             (
@@ -729,7 +745,10 @@ TOPICS: list[dict] = [
         ],
         "background": [
             "Tissues are composed of diverse cell types whose states change during development, ageing and disease.",
-            "{Task} has revealed unexpected cellular heterogeneity in almost every organ studied.",
+            (
+                (0, 2),
+                "Single-cell profiling of {task} has revealed unexpected cellular heterogeneity.",
+            ),
             "Cell atlases built from single-cell data are becoming reference resources for biology and medicine.",
         ],
         "gaps": [
@@ -760,10 +779,12 @@ TOPICS: list[dict] = [
             "Our data are available through an interactive web portal.",
         ],
         "titles": [
-            "{Task} by {method}",
-            "A cellular atlas from {method}",
-            "{Method} reveals new cell states in {task}",
-            "Mapping {task} with {method}",
+            ((0, 2), "{Method} reveals new cell states in {task}"),
+            ((0, 2), "Mapping {task} with {method}"),
+            ((0, 2), "A cellular atlas of {task}"),
+            ((0, 2), "A single-cell view of {task}"),
+            ((1,), "Scalable {task} with {method}"),
+            ((1,), "Automated {task} using {method}"),
         ],
     },
     {
@@ -790,7 +811,10 @@ TOPICS: list[dict] = [
         ],
         "background": [
             "CRISPR-based technologies have made it possible to modify the genome with unprecedented ease.",
-            "{Task} could correct many disease-causing point mutations without introducing double-strand breaks.",
+            (
+                (0, 1),
+                "{Task} could correct many disease-causing point mutations without introducing double-strand breaks.",
+            ),
             "Systematic perturbation of genes is a powerful approach to dissect biological pathways.",
         ],
         "gaps": [
@@ -897,9 +921,10 @@ TOPICS: list[dict] = [
         ],
         "titles": [
             "{Task} revealed by {method}",
-            "{Method} links microbial genes to host phenotypes in {task}",
             "Strain-level insights into {task}",
-            "Causal roles of gut bacteria in {task}",
+            ((2,), "Causal roles of gut bacteria in {task}"),
+            ((0,), "Antibiotics, diet and {task}"),
+            ((1,), "Genetic determinants of {task}"),
         ],
     },
     {
@@ -946,7 +971,7 @@ TOPICS: list[dict] = [
             "Our work illustrates the value of combining field phenotyping with molecular genetics.",
         ],
         "titles": [
-            "{Method} reveals genetic basis of {task}",
+            "Genetic basis of {task} revealed by {method}",
             "Dissecting {task} through {method}",
             "{Task}: insights from {method}",
             "A regulatory variant underlying {task}",
@@ -975,7 +1000,10 @@ TOPICS: list[dict] = [
         ],
         "background": [
             "Biodiversity underpins ecosystem services such as crop pollination, pest control and carbon storage.",
-            "{Task} is driven by habitat loss, pesticide use, invasive species and climate change, often acting together.",
+            (
+                (0, 1),
+                "{Task} is driven by habitat loss, pesticide use, invasive species and climate change, often acting together.",
+            ),
             "Global assessments indicate accelerating losses of species and populations.",
         ],
         "gaps": [
@@ -1008,7 +1036,7 @@ TOPICS: list[dict] = [
             "{Task} quantified with {method}",
             "Drivers of {task}",
             "Evidence for {task} from {method}",
-            "Landscape context shapes {task}",
+            "Habitat context shapes {task}",
         ],
     },
     {
@@ -1017,7 +1045,7 @@ TOPICS: list[dict] = [
         "tasks": [
             "antimicrobial resistance in hospital pathogens",
             "antibiotic tolerance of bacterial biofilms",
-            "discovery of new antibiotics",
+            "antibiotic discovery against multidrug-resistant bacteria",
         ],
         "methods": [
             (
@@ -1025,7 +1053,7 @@ TOPICS: list[dict] = [
                 "Here we sequence {n_small} clinical isolates collected over {k} years and reconstruct transmission using phylogenetic methods.",
             ),
             (
-                "deep learning-guided antibiotic discovery",
+                "deep learning-guided compound screening",
                 "Here we train a neural network on growth inhibition data and screen a library of {n} compounds for new antibacterial scaffolds.",
             ),
             (
@@ -1035,7 +1063,10 @@ TOPICS: list[dict] = [
         ],
         "background": [
             "Antimicrobial resistance is a growing threat to global health, undermining the treatment of common infections.",
-            "{Task} is driven by horizontal gene transfer, selection under antibiotic use and transmission between patients.",
+            (
+                (0,),
+                "{Task} is driven by horizontal gene transfer, selection under antibiotic use and transmission between patients.",
+            ),
             "Few new classes of antibiotics have reached the clinic in recent decades.",
         ],
         "gaps": [
@@ -1071,10 +1102,12 @@ TOPICS: list[dict] = [
             "These results identify promising leads for antibiotic development.",
         ],
         "titles": [
-            "{Method} of {task}",
-            "{Task} tracked by {method}",
+            ((0,), "{Method} of {task}"),
+            ((0, 1), "{Task} tracked by {method}"),
             "New insights into {task} from {method}",
-            "{Method} uncovers drivers of {task}",
+            ((0, 1), "{Method} uncovers drivers of {task}"),
+            ((2,), "{Method} identifies structurally novel antibacterial compounds"),
+            ((2,), "Expanding the antibiotic arsenal with {method}"),
         ],
     },
     # ------------------------------------------------------------------ neuroscience
@@ -1102,7 +1135,10 @@ TOPICS: list[dict] = [
         ],
         "background": [
             "The hippocampus and entorhinal cortex form a cognitive map that supports navigation and episodic memory.",
-            "{Task} has been linked to consolidation of recent experiences into long-term memory.",
+            (
+                (1,),
+                "{Task} has been linked to consolidation of recent experiences into long-term memory.",
+            ),
             "Place cells fire at specific locations, and their coordinated activity encodes trajectories through space.",
         ],
         "gaps": [
@@ -1134,7 +1170,7 @@ TOPICS: list[dict] = [
         "titles": [
             "{Task} revealed by {method}",
             "{Method} links neural sequences to {task}",
-            "Rapid formation of {task}",
+            "Dynamics of {task}",
             "Causal tests of {task} using {method}",
         ],
     },
@@ -1161,7 +1197,7 @@ TOPICS: list[dict] = [
         ],
         "background": [
             "Psychiatric disorders are increasingly conceptualised as disorders of brain networks.",
-            "{Task} has been studied extensively with neuroimaging, but findings have been inconsistent.",
+            "Research on {task} using neuroimaging has been extensive, but findings have been inconsistent.",
             "Large consortia now make it possible to study brain-behaviour relationships in thousands of individuals.",
         ],
         "gaps": [
@@ -1202,7 +1238,7 @@ TOPICS: list[dict] = [
                 "Here we differentiate induced pluripotent stem cells from patients and controls into dopaminergic and cortical neurons.",
             ),
             (
-                "cryo-electron microscopy of filaments",
+                "cryo-electron microscopy",
                 "Here we determine cryo-electron microscopy structures of protein filaments extracted from post-mortem brain tissue.",
             ),
             (
@@ -1212,7 +1248,10 @@ TOPICS: list[dict] = [
         ],
         "background": [
             "Neurodegenerative diseases are characterised by the accumulation of misfolded proteins and progressive neuronal loss.",
-            "{Task} appears to follow stereotyped anatomical patterns, suggesting cell-to-cell spread.",
+            (
+                (0, 1),
+                "{Task} appears to follow stereotyped anatomical patterns, suggesting cell-to-cell spread.",
+            ),
             "Genetic studies have implicated lysosomal function and innate immunity in disease risk.",
         ],
         "gaps": [
@@ -1248,7 +1287,7 @@ TOPICS: list[dict] = [
             "New insights into {task} from {method}",
             "Mechanisms of {task}",
             "{Task}: insights from {method}",
-            "Structural and cellular basis of {task}",
+            ((0, 1), "Structural and cellular basis of {task}"),
         ],
     },
     # ------------------------------------------------------------------ medicine
@@ -1270,7 +1309,7 @@ TOPICS: list[dict] = [
                 "In this pragmatic randomised trial, {n_trial} adults aged 70 years or older were assigned to the intervention or usual care.",
             ),
             (
-                "wearable electrocardiogram patches",
+                "a wearable electrocardiogram patch study",
                 "We enrolled {n_trial} participants who wore a single-lead electrocardiogram patch for up to 14 days.",
             ),
         ],
@@ -1335,7 +1374,7 @@ TOPICS: list[dict] = [
         ],
         "background": [
             "Immune checkpoint inhibitors have transformed the treatment of several advanced cancers, yet most patients do not achieve durable responses.",
-            "{Task} is an area of intense clinical investigation.",
+            ((0, 1), "{Task} is an area of intense clinical investigation."),
         ],
         "gaps": [
             "Reliable biomarkers to identify patients likely to benefit are lacking.",
@@ -1370,14 +1409,16 @@ TOPICS: list[dict] = [
             ),
         ],
         "implications": [
-            "These results support {task} as a standard option for eligible patients.",
+            ((0, 1), "These results support {task} as a standard option for eligible patients."),
             "Longer follow-up is needed to confirm durability of benefit.",
         ],
         "titles": [
-            "{Task}: results of {method}",
-            "{Task}",
-            "Survival outcomes with {task}",
-            "Biomarkers of benefit in {task}",
+            ((0, 1), "{Task}: results of {method}"),
+            ((0, 1), "{Task}"),
+            ((0, 1), "Survival outcomes with {task}"),
+            ((0, 1), "Biomarkers of benefit in {task}"),
+            ((2,), "Genomic and transcriptomic {task}"),
+            ((2,), "{Task}: {method}"),
         ],
     },
     {
@@ -1404,7 +1445,18 @@ TOPICS: list[dict] = [
         ],
         "background": [
             "Respiratory viruses cause substantial seasonal morbidity and mortality, particularly among older adults.",
-            "Estimates of {task} inform vaccine composition, recommendations and public health planning.",
+            (
+                (0,),
+                "Estimates of {task} inform vaccine composition, recommendations and public health planning.",
+            ),
+            (
+                (1,),
+                "Respiratory syncytial virus causes a substantial burden of hospitalisation in older adults, for whom preventive options have long been limited.",
+            ),
+            (
+                (2,),
+                "Households are a key setting for the spread of respiratory viruses, yet the relative contributions of children and adults remain unclear.",
+            ),
         ],
         "gaps": [
             "Protection may wane within a season, and effectiveness varies across subtypes and age groups.",
@@ -1442,10 +1494,12 @@ TOPICS: list[dict] = [
             ),
         ],
         "titles": [
-            "{Task}: {method}",
-            "Estimating {task}",
-            "{Task} across {k_small} seasons",
-            "Waning of protection and {task}",
+            ((0, 1), "{Task}: {method}"),
+            ((0,), "Estimating {task} across {k_small} seasons"),
+            ((0,), "Waning of protection and {task}"),
+            ((1,), "Efficacy of {task}"),
+            ((2,), "The role of young children in {task}"),
+            ((2,), "{Task}: secondary attack rates and risk factors"),
         ],
     },
     # ------------------------------------------------------------------ physics
@@ -1473,7 +1527,10 @@ TOPICS: list[dict] = [
         ],
         "background": [
             "Quantum computers promise exponential speedups for certain problems, but physical qubits are too noisy for long computations.",
-            "{Task} aims to protect quantum information by encoding it redundantly across many physical qubits.",
+            (
+                (0,),
+                "{Task} aims to protect quantum information by encoding it redundantly across many physical qubits.",
+            ),
         ],
         "gaps": [
             "Below-threshold operation requires physical error rates, readout and decoding to work together at scale.",
@@ -1505,10 +1562,11 @@ TOPICS: list[dict] = [
             "Our protocol provides a practical tool for diagnosing error mechanisms in large devices.",
         ],
         "titles": [
-            "{Task} with {method}",
-            "Demonstrating {task} via {method}",
+            "{Task} using {method}",
+            ((0, 1), "Demonstrating {task} via {method}"),
             "{Method} for {task}",
-            "Scaling {task} below threshold",
+            ((0, 1), "Scaling {task} below threshold"),
+            ((2,), "Efficient {task} with {method}"),
         ],
     },
     {
@@ -1534,10 +1592,24 @@ TOPICS: list[dict] = [
         ],
         "background": [
             "Materials with strong electronic correlations host a rich variety of quantum phases, including superconductivity and magnetism.",
-            "{Task} has emerged as a versatile platform for studying the interplay of topology and interactions.",
+            (
+                (0,),
+                "Twisted bilayer graphene has emerged as a versatile platform for studying the interplay of topology and interactions.",
+            ),
+            (
+                (1,),
+                "Kagome metals, whose lattice geometry produces flat bands and Dirac points, host an unusual combination of topology and correlations.",
+            ),
+            (
+                (2,),
+                "Many correlated metals show a resistivity that grows linearly with temperature, in stark contrast to conventional Fermi liquids.",
+            ),
         ],
         "gaps": [
-            "The pairing mechanism and symmetry of the superconducting state remain debated.",
+            (
+                (0,),
+                "The pairing mechanism and symmetry of the superconducting state remain debated.",
+            ),
             "Disentangling competing orders requires probes that are sensitive to both local and momentum-resolved structure.",
         ],
         "settings": [
@@ -1589,7 +1661,7 @@ TOPICS: list[dict] = [
                 "We develop a jet tagger based on graph neural networks that treats jet constituents as a point cloud.",
             ),
             (
-                "a search in final states with leptons and missing energy",
+                "final states with leptons and missing transverse momentum",
                 "We present a search using {lumi} inverse femtobarns of proton-proton collision data at a centre-of-mass energy of 13 TeV.",
             ),
             (
@@ -1599,7 +1671,14 @@ TOPICS: list[dict] = [
         ],
         "background": [
             "The Standard Model describes known particles with remarkable precision, yet it leaves dark matter and the matter-antimatter asymmetry unexplained.",
-            "{Task} tests the Standard Model at the highest energies accessible in the laboratory.",
+            (
+                (1,),
+                "{Task} tests the Standard Model at the highest energies accessible in the laboratory.",
+            ),
+            (
+                (0, 2),
+                "Proton-proton collisions at the Large Hadron Collider probe the Standard Model at the highest energies accessible in the laboratory.",
+            ),
         ],
         "gaps": [
             "Traditional analyses use a handful of summary observables and discard information present in the full events.",
@@ -1630,7 +1709,7 @@ TOPICS: list[dict] = [
         ],
         "titles": [
             "{Task} using {method}",
-            "{Method} for {task}",
+            ((1, 2), "{Method} for {task}"),
             "Improved sensitivity in {task}",
             "{Task} with the full Run 2 dataset",
         ],
@@ -1658,7 +1737,7 @@ TOPICS: list[dict] = [
         ],
         "background": [
             "Turbulence governs momentum, heat and mass transfer in engineering and geophysical flows.",
-            "{Task} remains one of the central unsolved problems of classical physics.",
+            ((0,), "{Task} remains one of the central unsolved problems of classical physics."),
         ],
         "gaps": [
             "Resolving all relevant scales at realistic Reynolds numbers is computationally prohibitive.",
@@ -1685,10 +1764,10 @@ TOPICS: list[dict] = [
             "The datasets are released to the community.",
         ],
         "titles": [
-            "{Task}: {method}",
+            "{Task}: insights from {method}",
             "{Method} of {task}",
             "Scaling laws for {task}",
-            "Coherent structures in {task}",
+            ((0, 1), "Coherent structures in {task}"),
         ],
     },
     # ------------------------------------------------------------------ astronomy
@@ -1696,8 +1775,8 @@ TOPICS: list[dict] = [
         "genre": "astro",
         "tasks": [
             "exoplanet atmospheres",
-            "transmission spectroscopy of hot Jupiters",
-            "the habitability of temperate rocky planets",
+            "hot Jupiter atmospheres",
+            "the atmospheres of temperate rocky planets",
         ],
         "methods": [
             (
@@ -1709,20 +1788,20 @@ TOPICS: list[dict] = [
                 "We observe {k_small} transits with a high-resolution near-infrared spectrograph and detect molecular species through cross-correlation.",
             ),
             (
-                "retrieval with three-dimensional climate models",
+                "three-dimensional atmospheric retrievals",
                 "We interpret the observations with atmospheric retrievals informed by three-dimensional general circulation models.",
             ),
         ],
         "background": [
             "The atmospheres of exoplanets encode information about their formation, chemistry and climate.",
-            "{Task} has entered a new era with the launch of large space-based infrared observatories.",
+            "The study of {task} has entered a new era with the launch of large space-based infrared observatories.",
         ],
         "gaps": [
             "Clouds and hazes can mute spectral features and lead to degenerate interpretations.",
             "Stellar contamination from starspots complicates the analysis of planets orbiting active M dwarfs.",
         ],
         "settings": [
-            "The target orbits a {stype} star at a distance of {dist} parsecs.",
+            "The target orbits {stype} star at a distance of {dist} parsecs.",
             "Instrumental systematics are modelled with Gaussian processes and validated through injection-recovery tests.",
         ],
         "findings": [
@@ -1743,8 +1822,8 @@ TOPICS: list[dict] = [
         "titles": [
             "{Task} revealed by {method}",
             "Chemical inventory of {task}",
-            "{Method} of {task}",
             "Constraints on {task} from {method}",
+            ((0, 1), "Water, carbon dioxide and clouds in {task}"),
         ],
     },
     {
@@ -1771,7 +1850,11 @@ TOPICS: list[dict] = [
         ],
         "background": [
             "Flat rotation curves in the outskirts of spiral galaxies are among the earliest lines of evidence for dark matter.",
-            "{Task} provides a key test of the cold dark matter paradigm on small scales.",
+            ((1,), "{Task} provides a key test of the cold dark matter paradigm on small scales."),
+            (
+                (0,),
+                "Rotation curves of disk galaxies provide a key test of the cold dark matter paradigm on galactic scales.",
+            ),
         ],
         "gaps": [
             "Observed inner density profiles are often shallower than predicted by dark-matter-only simulations.",
@@ -1803,28 +1886,28 @@ TOPICS: list[dict] = [
             "Upcoming surveys will reduce the statistical errors by an order of magnitude.",
         ],
         "titles": [
-            "{Task} from {method}",
+            ((0, 1), "{Task} from {method}"),
             "Testing cold dark matter with {task}",
-            "{Method} and {task}",
             "Revisiting {task}",
+            ((2,), "Halo masses and concentrations from {method}"),
         ],
     },
     {
         "genre": "astro",
         "pairs": [0, 2, 1],
         "tasks": [
-            "gravitational waves from binary black hole mergers",
+            "the population of merging binary black holes",
             "neutron star mergers and their electromagnetic counterparts",
             "the stochastic gravitational-wave background",
         ],
         "methods": [
             (
-                "population inference",
-                "We perform hierarchical Bayesian population inference on {k} confidently detected compact binary mergers.",
+                "hierarchical Bayesian inference",
+                "We perform hierarchical Bayesian population inference on {n_small} confidently detected compact binary mergers.",
             ),
             (
                 "pulsar timing arrays",
-                "We analyse {k} years of timing data from {k} millisecond pulsars.",
+                "We analyse {k} years of timing data from {k2} millisecond pulsars.",
             ),
             (
                 "multi-messenger follow-up",
@@ -1833,7 +1916,7 @@ TOPICS: list[dict] = [
         ],
         "background": [
             "Gravitational-wave observations have opened a new window on the most extreme objects in the universe.",
-            "{Task} offers insight into stellar evolution, dense matter and cosmology.",
+            "The study of {task} offers insight into stellar evolution, dense matter and cosmology.",
         ],
         "gaps": [
             "The formation channels of merging compact binaries remain uncertain.",
@@ -1868,7 +1951,7 @@ TOPICS: list[dict] = [
         "titles": [
             "{Task}: {method}",
             "Constraints on {task} from {method}",
-            "{Method} of {task}",
+            ((1,), "{Method} of {task}"),
             "Probing {task}",
         ],
     },
@@ -1876,9 +1959,9 @@ TOPICS: list[dict] = [
     {
         "genre": "earth",
         "tasks": [
-            "attribution of extreme heatwaves to climate change",
+            "extreme heatwaves",
             "compound drought and heat extremes",
-            "changes in extreme precipitation",
+            "extreme precipitation",
         ],
         "methods": [
             (
@@ -1896,7 +1979,7 @@ TOPICS: list[dict] = [
         ],
         "background": [
             "Extreme weather events cause large losses of life and property and are expected to intensify with global warming.",
-            "{Task} helps communities and policymakers understand current climate risks.",
+            "Understanding how climate change affects {task} helps communities and policymakers assess current risks.",
         ],
         "gaps": [
             "Climate models may underestimate the most extreme events in some regions.",
@@ -1928,7 +2011,8 @@ TOPICS: list[dict] = [
             "{Task} in {region}",
             "{Method} of {task}",
             "Human influence on {task}",
-            "Rapid {task}",
+            ((0, 1), "Rapid attribution of {task} to climate change"),
+            "Rising risk of {task} in {region}",
         ],
     },
     {
@@ -1955,18 +2039,24 @@ TOPICS: list[dict] = [
         ],
         "background": [
             "The cryosphere and oceans are key components of the climate system and are changing rapidly.",
-            "{Task} has major consequences for ecosystems, coastal communities and global climate.",
+            (
+                (0, 2),
+                "{Task} has major consequences for ecosystems, coastal communities and global climate.",
+            ),
         ],
         "gaps": [
             "Observational records are short and sparse, especially beneath sea ice and ice shelves.",
-            "Models disagree on the timing of tipping points such as an ice-free summer Arctic.",
+            (
+                (0,),
+                "Models disagree on the timing of tipping points such as an ice-free summer Arctic.",
+            ),
         ],
         "settings": [
             "Uncertainties are quantified with an ensemble of observational products.",
             "Model simulations are forced by several emission scenarios.",
         ],
         "findings": [
-            ((0, 2), "Ice thickness has declined by {pct_big} since the start of the record."),
+            ((0, 2), "Ice thickness has declined by {pct} since the start of the record."),
             (
                 (1,),
                 "Ocean heat content has increased at an accelerating rate, with the largest changes in the Southern Ocean.",
@@ -1989,12 +2079,12 @@ TOPICS: list[dict] = [
         "titles": [
             "{Task} from {method}",
             "Accelerating {task}",
-            "{Method} reveals {task}",
+            "{Task} constrained by {method}",
             "Drivers of {task}",
         ],
     },
     {
-        "genre": "earth",
+        "genre": "geo",
         "tasks": [
             "earthquake nucleation and foreshock sequences",
             "slow slip events in subduction zones",
@@ -2046,7 +2136,7 @@ TOPICS: list[dict] = [
         ],
         "titles": [
             "{Task} revealed by {method}",
-            "{Method} of {task}",
+            "Insights into {task} from {method}",
             "Spatiotemporal evolution of {task}",
             "Mechanics of {task}",
         ],
@@ -2076,7 +2166,7 @@ TOPICS: list[dict] = [
         ],
         "background": [
             "The effects of labour market policies on employment and wages are central questions in economics.",
-            "{Task} has generated a large and contested empirical literature.",
+            "Research on {task} has generated a large and contested empirical literature.",
         ],
         "gaps": [
             "Earlier studies often relied on comparisons that are sensitive to differential trends.",
@@ -2116,7 +2206,7 @@ TOPICS: list[dict] = [
         "tasks": [
             "monetary policy transmission",
             "household inflation expectations",
-            "central bank communication and financial markets",
+            "the market impact of central bank communication",
         ],
         "methods": [
             (
@@ -2134,7 +2224,7 @@ TOPICS: list[dict] = [
         ],
         "background": [
             "Understanding how monetary policy affects the economy is essential for stabilisation policy.",
-            "{Task} has received renewed attention after the recent surge in inflation.",
+            "The study of {task} has received renewed attention after the recent surge in inflation.",
         ],
         "gaps": [
             "Households are often poorly informed about policy, which may weaken transmission through expectations.",
@@ -2156,27 +2246,31 @@ TOPICS: list[dict] = [
             ),
         ],
         "implications": [
-            "These findings suggest that communication is an active instrument of monetary policy.",
+            (
+                (1, 2),
+                "These findings suggest that communication is an active instrument of monetary policy.",
+            ),
             "Our results have implications for the design of inflation-targeting frameworks.",
         ],
         "titles": [
             "{Task}: evidence from {method}",
-            "{Method} and {task}",
             "What drives {task}?",
             "{Task} in a high-inflation environment",
+            "Rethinking {task}",
         ],
     },
     {
         "genre": "econ",
+        "pairs": [[0, 2], [0, 2], [1]],
         "tasks": [
             "unconditional cash transfers in low-income countries",
-            "microfinance and household welfare",
-            "mobile money and financial inclusion",
+            "microfinance for small businesses",
+            "mobile money",
         ],
         "methods": [
             (
                 "a large-scale randomised controlled trial",
-                "We conduct a randomised controlled trial across {k} villages in which eligible households received transfers.",
+                "We conduct a randomised controlled trial across {n_small} villages in which eligible households received transfers.",
             ),
             (
                 "administrative transaction data",
@@ -2189,7 +2283,7 @@ TOPICS: list[dict] = [
         ],
         "background": [
             "Poverty reduction remains a central goal of development policy.",
-            "{Task} has expanded rapidly, but evidence on long-term effects is limited.",
+            "The use of {task} has expanded rapidly, but evidence on long-term effects is limited.",
         ],
         "gaps": [
             "Concerns remain about inflation and spillovers to non-recipients.",
@@ -2221,9 +2315,10 @@ TOPICS: list[dict] = [
         ],
         "titles": [
             "{Task}: evidence from {method}",
-            "General equilibrium effects of {task}",
+            ((0,), "General equilibrium effects of {task}"),
             "Long-run impacts of {task}",
-            "{Task} and household welfare",
+            ((1, 2), "{Task} and household welfare"),
+            ((2,), "{Task} and financial inclusion"),
         ],
     },
     # ------------------------------------------------------------------ chemistry and materials
@@ -2283,13 +2378,14 @@ TOPICS: list[dict] = [
         ],
         "titles": [
             "{Method} for {task}",
-            "Selective {task}",
-            "Active sites in {task} identified by {method}",
+            ((0,), "Selective {task}"),
+            ((2,), "Active sites in {task} identified by {method}"),
             "Stable and efficient {task}",
+            ((1,), "Earth-abundant catalysts for {task}"),
         ],
     },
     {
-        "genre": "chem",
+        "genre": "orgchem",
         "pairs": [0, 1, 2],
         "tasks": [
             "photoredox catalysis for C-H functionalisation",
@@ -2348,7 +2444,7 @@ TOPICS: list[dict] = [
         "genre": "chem",
         "pairs": [0, 1, 2],
         "tasks": [
-            "solid-state electrolytes for lithium metal batteries",
+            "all-solid-state lithium metal batteries",
             "sodium-ion battery cathodes",
             "degradation of lithium-ion battery electrodes",
         ],
@@ -2368,7 +2464,18 @@ TOPICS: list[dict] = [
         ],
         "background": [
             "Batteries with higher energy density and longer lifetime are needed for electric vehicles and grid storage.",
-            "{Task} is a promising route to safer, higher-energy batteries.",
+            (
+                (0,),
+                "Replacing liquid electrolytes with solid ones is a promising route to safer, higher-energy batteries.",
+            ),
+            (
+                (1,),
+                "Sodium-ion batteries are an attractive low-cost alternative to lithium-ion chemistry for stationary storage.",
+            ),
+            (
+                (2,),
+                "Predicting how and when lithium-ion cells degrade is essential for warranties, second-life use and safe operation.",
+            ),
         ],
         "gaps": [
             "Interfacial instability and dendrite growth limit cycle life.",
@@ -2392,17 +2499,19 @@ TOPICS: list[dict] = [
         ],
         "titles": [
             "{Method} for {task}",
-            "Stable interfaces in {task}",
+            ((0, 1), "Stable interfaces in {task}"),
+            ((2,), "Predicting {task} from early cycling data"),
             "Understanding {task} with {method}",
-            "Long-life {task}",
+            ((0, 1), "Long-life {task}"),
+            ((2,), "Mechanisms of {task}"),
         ],
     },
     {
         "genre": "chem",
         "tasks": [
             "perovskite solar cells",
-            "tandem perovskite-silicon photovoltaics",
-            "stability of halide perovskite films",
+            "perovskite-silicon tandem photovoltaics",
+            "large-area perovskite modules",
         ],
         "methods": [
             (
@@ -2414,25 +2523,40 @@ TOPICS: list[dict] = [
                 "We tune the halide and cation composition of the perovskite to optimise bandgap and phase stability.",
             ),
             (
-                "accelerated ageing tests",
-                "We subject encapsulated devices to damp heat, light soaking and thermal cycling following international testing protocols.",
+                "scalable blade coating",
+                "We develop a blade-coating process with additive-controlled crystallisation that produces uniform perovskite films over areas of several hundred square centimetres.",
             ),
         ],
         "background": [
             "Metal halide perovskites have emerged as highly efficient, low-cost photovoltaic materials.",
-            "{Task} have reached power conversion efficiencies rivalling crystalline silicon.",
+            (
+                (0, 1),
+                "{Task} have reached power conversion efficiencies rivalling crystalline silicon.",
+            ),
+            (
+                (2,),
+                "Translating record laboratory efficiencies from small cells to large-area modules remains a major challenge.",
+            ),
         ],
         "gaps": [
             "Poor long-term stability under heat, moisture and light remains the main barrier to commercialisation.",
             "Defects at interfaces limit open-circuit voltage.",
         ],
         "settings": [
-            "Devices were fabricated by scalable solution processing.",
-            "Efficiencies were independently certified.",
+            "Devices were fabricated by scalable solution processing, and efficiencies were independently certified.",
+            "Encapsulated devices were subjected to damp heat, light soaking and thermal cycling following international testing protocols.",
         ],
         "findings": [
-            "Devices achieve a power conversion efficiency of {eff} percent.",
-            "Encapsulated cells retain more than {pct_big} of their initial efficiency after {hours} hours of operation.",
+            (
+                (0,),
+                "Devices achieve a certified power conversion efficiency of {eff_single} percent.",
+            ),
+            ((1,), "Tandem devices reach a power conversion efficiency of {eff} percent."),
+            (
+                (2,),
+                "Modules with an aperture area of {n_small} square centimetres reach an efficiency of {eff_module} percent.",
+            ),
+            "Encapsulated devices retain more than {pct_big} of their initial efficiency after {hours} hours of operation.",
             "Photoluminescence measurements show a marked reduction of trap density.",
         ],
         "implications": [
@@ -2440,10 +2564,10 @@ TOPICS: list[dict] = [
             "The passivation strategy is compatible with large-area manufacturing.",
         ],
         "titles": [
-            "{Method} for efficient and stable {task}",
-            "{Task} with improved stability",
-            "High-efficiency {task} enabled by {method}",
-            "Durable {task}",
+            "{Method} for efficient and durable {task}",
+            "Improving the durability of {task} through {method}",
+            "{Task}: the role of {method}",
+            "Toward commercially viable {task} via {method}",
         ],
     },
     # ------------------------------------------------------------------ mathematics
@@ -2470,17 +2594,26 @@ TOPICS: list[dict] = [
         ],
         "background": [
             "Extremal combinatorics studies how large or small a discrete structure can be subject to given constraints.",
-            "{Task} have been studied for nearly a century and remain notoriously difficult.",
+            "Questions about {task} have been studied for decades and remain notoriously difficult.",
         ],
         "gaps": [
             "The best known bounds differ by exponential factors.",
-            "Existing techniques appear to break down for larger uniformities.",
+            ((2,), "Existing techniques appear to break down for larger uniformities."),
         ],
         "settings": [],
         "findings": [
-            ((0,), "We prove an exponential improvement over the classical upper bound."),
-            ((1,), "We determine the threshold up to a constant factor."),
-            ((2,), "We resolve a conjecture of Erdos in the case of three-uniform hypergraphs."),
+            (
+                (0,),
+                "We prove an exponential improvement over the classical upper bound for diagonal Ramsey numbers.",
+            ),
+            (
+                (1,),
+                "We determine the chromatic number of sparse random graphs up to a constant factor.",
+            ),
+            (
+                (2,),
+                "We resolve a conjecture of Erdos on Turan densities in the case of three-uniform hypergraphs.",
+            ),
         ],
         "implications": [
             "Our methods extend to several related problems.",
@@ -2526,13 +2659,16 @@ TOPICS: list[dict] = [
         "findings": [
             (
                 (0,),
-                "We prove that smooth solutions exist globally for a class of large initial data.",
+                "We prove that smooth solutions of the Navier-Stokes equations exist globally for a class of large, highly oscillating initial data.",
             ),
-            ((1,), "We construct solutions that blow up in finite time with an explicit rate."),
-            ((2,), "We establish asymptotic stability in the energy space."),
+            (
+                (1,),
+                "We construct solutions of the focusing nonlinear wave equation that blow up in finite time with an explicit rate.",
+            ),
+            ((2,), "We establish asymptotic stability of solitary waves in the energy space."),
         ],
         "implications": [
-            "The method applies to a broader class of dispersive equations.",
+            ((1, 2), "The method applies to a broader class of dispersive equations."),
             "We discuss connections with numerical observations.",
         ],
         "titles": [
@@ -2566,7 +2702,7 @@ TOPICS: list[dict] = [
         ],
         "background": [
             "Optimisation algorithms are the workhorse of machine learning, statistics and scientific computing.",
-            "{Task} has attracted considerable attention due to large-scale applications.",
+            "Research on {task} has grown considerably, driven by large-scale applications.",
         ],
         "gaps": [
             "Existing guarantees are often pessimistic compared with observed performance.",
@@ -2591,7 +2727,7 @@ TOPICS: list[dict] = [
         "titles": [
             "{Method} for {task}",
             "Optimal rates for {task}",
-            "{Task}: {method}",
+            "{Task} via {method}",
             "A unified analysis of {task}",
         ],
     },
@@ -2605,7 +2741,7 @@ ML_EVAL = [
     "Our approach improves {metric} by {pp} points on average over the strongest baseline.",
     "Across all benchmarks the method outperforms prior work on {metric}, with gains of up to {pp} points.",
     "It sets a new state of the art in {metric} on {k_small} of the {k} evaluated settings and is competitive on the rest.",
-    "Compared with strong task-specific baselines, {metric} increases by {pp} points while inference remains fast.",
+    "Compared with strong task-specific baselines, it improves {metric} by {pp} points while inference remains fast.",
 ]
 
 EXTRAS = {
@@ -2644,15 +2780,25 @@ EXTRAS = {
         "Uncertainties are dominated by internal variability rather than by differences between models.",
         "We provide the processed data and code to facilitate further analysis.",
     ],
+    "geo": [
+        "Results are robust to the choice of velocity model and detection threshold.",
+        "The catalogue and processing codes are publicly available.",
+        "We discuss the implications for earthquake forecasting.",
+    ],
     "econ": [
-        "Results are robust to alternative specifications, control groups and clustering choices.",
-        "Event-study estimates show no evidence of differential pre-trends.",
-        "A simple model of frictional labour and product markets rationalises the estimates.",
+        "Results are robust to alternative specifications and sample restrictions.",
+        "We find no evidence that the results are driven by anticipation effects or concurrent policy changes.",
+        "A simple model rationalises the estimates and allows us to quantify the welfare implications.",
     ],
     "chem": [
         "Materials were characterised by X-ray diffraction, electron microscopy and X-ray photoelectron spectroscopy.",
         "Density functional theory calculations rationalise the observed trends.",
         "The synthesis is simple, scalable and uses inexpensive precursors.",
+    ],
+    "orgchem": [
+        "All new compounds were fully characterised by NMR spectroscopy and high-resolution mass spectrometry.",
+        "The protocol tolerates air and moisture and uses commercially available reagents.",
+        "Computational studies rationalise the observed selectivity.",
     ],
     "math": [
         "The proof is constructive and yields an efficient algorithm.",
@@ -2771,7 +2917,9 @@ def numbers(rng: random.Random) -> dict[str, str]:
         "ee": str(rng.randint(90, 99)),
         "cond": f"{rng.uniform(5, 25):.1f}",
         "cycles": f"{rng.choice([500, 800, 1000, 1500]):,}",
-        "eff": f"{rng.uniform(24.1, 33.9):.1f}",
+        "eff": f"{rng.uniform(28.5, 33.9):.1f}",
+        "eff_single": f"{rng.uniform(24.0, 26.5):.1f}",
+        "eff_module": f"{rng.uniform(18.0, 22.5):.1f}",
         "age": str(rng.randint(68, 79)),
         "nnt": str(rng.randint(18, 60)),
     }
@@ -2803,13 +2951,15 @@ def compose_abstract(
     topic: dict, task_idx: int, method_sentence: str, slots: dict, rng: random.Random, long: bool
 ) -> str:
     genre = topic["genre"]
+    background_pool = usable(topic["background"], task_idx)
+    gaps_pool = usable(topic["gaps"], task_idx)
     settings_pool = usable(topic["settings"], task_idx)
     findings_pool = usable(topic["findings"], task_idx)
     implications_pool = usable(topic["implications"], task_idx)
     if long and genre == "clinical":
         # Structured abstract with the design and conduct of the study spelled out.
         sections = [
-            ("Background", topic["background"] + topic["gaps"]),
+            ("Background", background_pool + gaps_pool),
             ("Methods", [method_sentence, *settings_pool, *LONG_EXTRAS["clinical_methods"]]),
             ("Results", findings_pool + LONG_EXTRAS["clinical_results"] + EXTRAS[genre]),
             ("Conclusions", implications_pool + LONG_EXTRAS["clinical_closing"]),
@@ -2820,8 +2970,8 @@ def compose_abstract(
     if long:
         detail = LONG_EXTRAS[genre]
         parts = (
-            topic["background"]
-            + topic["gaps"]
+            background_pool
+            + gaps_pool
             + detail[:2]
             + [method_sentence]
             + detail[2:6]
@@ -2836,8 +2986,8 @@ def compose_abstract(
         )
         return " ".join(fill(s, slots) for s in parts)
 
-    background = pick(rng, topic["background"], 1, 2)
-    gap = pick(rng, topic["gaps"], 0 if rng.random() < 0.2 else 1, 1)
+    background = pick(rng, background_pool, 1, 2)
+    gap = pick(rng, gaps_pool, 0 if rng.random() < 0.2 else 1, 1)
     settings = pick(rng, settings_pool, 0, 2)
     findings = pick(rng, findings_pool, 1, 3)
     extras = pick(rng, EXTRAS[genre], 0, 2)
@@ -2978,7 +3128,7 @@ QUERIES = [
     "Arctic sea ice thickness",
     "foreshocks before large earthquakes",
     "minimum wage employment effects",
-    "cash transfers poverty Kenya villages",
+    "cash transfers poverty villages",
     "CO2 electroreduction copper catalyst",
     "perovskite solar cell stability",
     "medieval manuscript dating",
@@ -3003,7 +3153,8 @@ def make_records(rng: random.Random) -> list[dict]:
             for _ in range(200):
                 if "pairs" in topic:
                     task_idx = task_order[(j + rng.randint(0, 1) * (j // n_tasks)) % n_tasks]
-                    method_idx = topic["pairs"][task_idx]
+                    paired = topic["pairs"][task_idx]
+                    method_idx = paired if isinstance(paired, int) else rng.choice(paired)
                 else:
                     task_idx = rng.randrange(n_tasks)
                     method_idx = method_order[j % n_methods]
@@ -3016,13 +3167,13 @@ def make_records(rng: random.Random) -> list[dict]:
                     "method": method_title,
                     "Method": cap(method_title),
                 }
-                title = fill(rng.choice(topic["titles"]), title_slots)
+                title = fill(rng.choice(usable(topic["titles"], task_idx)), title_slots)
                 if title not in seen_titles:
                     break
             else:
                 raise RuntimeError(f"could not find a fresh title for {topic['tasks'][0]}")
             seen_titles.add(title)
-            title_slots["metric"] = rng.choice(topic.get("metrics", ["accuracy"]))
+            title_slots["metric"] = rng.choice(usable(topic.get("metrics", ["accuracy"]), task_idx))
             # The first paper of each long-abstract topic gets a very long abstract.
             long = j == 0 and topic["tasks"][0] in long_tasks
             if long and "pairs" in topic:

@@ -308,6 +308,63 @@ def report(d: dict[str, Any], path: Path | None) -> None:
         path.write_text(json.dumps(d, indent=1, default=str) + "\n")
 
 
+@app.command()
+def status(
+    outdir: Annotated[Path, typer.Argument(help="An output folder of `specter2 embed`.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Per rank: done, running, interrupted or not started; records committed; what is missing.
+
+    Exit code 0 when every rank is done, 3 when the job is incomplete.
+    """
+    from .merge import format_status, job_status
+
+    try:
+        st = job_status(outdir)
+    except Specter2Error as e:
+        fail(e)
+    typer.echo(json.dumps(st.as_dict(), indent=1) if as_json else format_status(st))
+    if not st.complete:
+        raise typer.Exit(3)
+
+
+@app.command()
+def merge(
+    outdir: Annotated[Path, typer.Argument(help="An output folder of `specter2 embed`.")],
+    to: Annotated[
+        Path,
+        typer.Option(
+            "--to",
+            help="FILE.parquet, or FILE.npy (ids go to FILE.ids.parquet).",
+            show_default=False,
+        ),
+    ],
+) -> None:
+    """Check that every rank is complete, then write one file in input order, each id once.
+
+    Ids repeated across ranks keep their first record; with --incremental runs the
+    newest vector of an id wins.
+    """
+    from .merge import merge as do_merge
+
+    setup_logging()
+    try:
+        r = do_merge(outdir, to)
+    except Specter2Error as e:
+        fail(e)
+    extra = []
+    if r.replaced_by_newer:
+        extra.append(f"{r.replaced_by_newer} older vectors replaced by newer ones")
+    if r.duplicates_dropped:
+        extra.append(f"{r.duplicates_dropped} duplicate ids dropped (first kept)")
+    log.info("merged %d records from %d shards into %s%s", r.rows, r.shards, r.to,
+             f" ({'; '.join(extra)})" if extra else "")  # fmt: skip
+
+
+# --- subcommands defined in other modules (each module imports torch lazily) ---
+# One line per command: app.command(name=...)(function)
+
+
 def main() -> None:
     try:
         app()

@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from . import faults
 from .batching import Packing, pack, tokenize
 from .config import ModelSettings
 from .errors import ModelLoadError, Specter2Error, UsageError
@@ -230,6 +231,7 @@ class Encoder:
                         mask = mask.pin_memory().to(self.device, non_blocking=True)
                 emb = self._forward_split(self._forward, ids, mask)
                 out.index_copy_(0, rows, emb.to(self.dtype))
+                faults.point("batch")
                 self.stats.batches += 1
                 self.stats.rows += len(b.rows)
             result = out.float()

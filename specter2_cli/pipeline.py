@@ -25,7 +25,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from . import __version__
+from . import __version__, faults
 from .batching import Packing, pack, tokenize
 from .checkpoint import (
     KeyMap,
@@ -429,6 +429,7 @@ class EmbedJob:
                             metadata,
                         )
                     writer.write(_rows(w, emb))
+                    faults.point("shard_write")
                 self._write_rejects(w.rejects, state, rejects_path)
                 pending.add(w)
                 tokens = w.packing.real_tokens if w.packing else 0
@@ -470,6 +471,7 @@ class EmbedJob:
     ) -> None:
         """The commit point: shard published, rejects fsynced, then the manifest replaced."""
         files = writer.commit() if writer is not None else []
+        faults.point("after_rename")
         if state.rejects_file is not None:
             state.rejects_file.flush()
             os.fsync(state.rejects_file.fileno())

@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from . import faults
 from .errors import OutputError
 
 INDEX_COLUMNS = ("id", "input_file", "input_pos", "text_hash")
@@ -56,6 +57,7 @@ def atomic_write_text(path: Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        faults.point("manifest")
         os.replace(tmp, path)
         fsync_dir(path.parent)
     except OSError as e:

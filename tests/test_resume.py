@@ -1,0 +1,199 @@
+"""Crash safety: kill -9 the real CLI at many points, rerun until done, compare with a clean run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from specter2_cli.synthetic import synthetic_papers
+from tests.helpers import write_jsonl
+
+EXIT_INTERRUPTED = 75
+
+
+def cli(
+    models: dict[str, Path], *args: str, fault: str | None = None, **kw: object
+) -> subprocess.Popen[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env.pop("SPECTER2_FAULT", None)
+    if fault:
+        env["SPECTER2_FAULT"] = fault
+    cmd = [sys.executable, "-m", "specter2_cli.cli", *args]
+    if args and args[0] == "embed":
+        cmd += ["--base-model", str(models["base"]), "--adapter-path", str(models["proximity"])]
+        cmd += ["--no-progress", "--log-every", "0"]
+    return subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw
+    )  # type: ignore[call-overload]
+
+
+def run(models: dict[str, Path], *args: str, fault: str | None = None) -> tuple[int, str]:
+    p = cli(models, *args, fault=fault)
+    out, _ = p.communicate(timeout=300)
+    return p.returncode, out
+
+
+def table_by_id(outdir: Path) -> dict[object, np.ndarray]:
+    t = pq.read_table(outdir)  # must always work, even right after a kill -9
+    ids = t.column("id").to_pylist()
+    assert len(ids) == len(set(ids)), "an id was written twice"
+    emb = t.column("embedding").to_pylist()
+    return {i: np.asarray(e, np.float32) for i, e in zip(ids, emb, strict=True)}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("corpus")
+    return write_jsonl(
+        d / "papers.jsonl", list(synthetic_papers(150, seed=7, mean_words=25, sd_words=15))
+    )
+
+
+OPTS = ["--shard-size", "40", "--sort-window", "16", "--batch-tokens", "1024"]
+
+
+@pytest.fixture(scope="module")
+def clean_run(
+    tiny_models: dict[str, Path], corpus: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[object, np.ndarray]:
+    out = tmp_path_factory.mktemp("clean") / "out"
+    code, log = run(tiny_models, "embed", str(corpus), "-o", str(out), *OPTS)
+    assert code == 0, log
+    return table_by_id(out)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "faults",
+    [
+        ["batch:3", "batch:9"],  # mid-window, in the first and in a later shard
+        ["shard_write:2", "shard_write:3"],  # a shard half written (temp file on disk)
+        ["after_rename:1", "after_rename:2"],  # shard published, manifest not yet updated
+        ["manifest:2"],  # manifest temp written, not yet renamed
+    ],
+)
+def test_kill9_then_resume_equals_clean_run(
+    tiny_models: dict[str, Path],
+    corpus: Path,
+    tmp_path: Path,
+    clean_run: dict[object, np.ndarray],
+    faults: list[str],
+) -> None:
+    out = tmp_path / "out"
+    for fault in faults:
+        code, log = run(tiny_models, "embed", str(corpus), "-o", str(out), *OPTS, fault=fault)
+        assert code == -signal.SIGKILL, log
+        if any(out.glob("part-*.parquet")):
+            table_by_id(out)  # readable mid-job, no torn file visible
+    code, log = run(tiny_models, "embed", str(corpus), "-o", str(out), *OPTS)
+    assert code == 0, log
+    got = table_by_id(out)
+    assert got.keys() == clean_run.keys()
+    for k, v in clean_run.items():
+        np.testing.assert_array_equal(got[k], v)  # shards are deterministic: bit-identical
+    assert not [p for p in out.iterdir() if p.name.startswith(".")], "temp files left behind"
+    code, log = run(tiny_models, "embed", str(corpus), "-o", str(out), *OPTS)
+    assert code == 0 and "nothing to do" in log, log
+
+
+@pytest.mark.slow
+def test_sigterm_commits_finished_work_and_exits_75(
+    tiny_models: dict[str, Path], corpus: Path, tmp_path: Path, clean_run: dict[object, np.ndarray]
+) -> None:
+    out = tmp_path / "out"
+    manifest = out / "_specter2" / "g0000-r00000.json"
+    p = cli(tiny_models, "embed", str(corpus), "-o", str(out), *OPTS, "--shard-size", "20")
+    deadline = time.time() + 120
+    while not manifest.exists() and time.time() < deadline and p.poll() is None:
+        time.sleep(0.02)
+    p.send_signal(signal.SIGTERM)
+    log, _ = p.communicate(timeout=120)
+    if p.returncode == 0:
+        pytest.skip("the run finished before the signal arrived")
+    assert p.returncode == EXIT_INTERRUPTED, log
+    assert "rerun the same command to resume" in log
+    partial = table_by_id(out)
+    assert 0 < len(partial) < len(clean_run)
+    code, log = run(tiny_models, "status", str(out))
+    assert code == 3 and "interrupted" in log, log
+    code, log = run(tiny_models, "embed", str(corpus), "-o", str(out), *OPTS, "--shard-size", "20")
+    assert code == 0, log
+    got = table_by_id(out)
+    assert got.keys() == clean_run.keys()
+    for k, v in clean_run.items():
+        np.testing.assert_allclose(got[k], v, atol=1e-5)
+
+
+def test_rerun_with_other_settings_is_refused(tiny_models: dict[str, Path], tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from specter2_cli.cli import app
+
+    src = write_jsonl(tmp_path / "p.jsonl", list(synthetic_papers(5)))
+    out = tmp_path / "out"
+    base = [
+        "embed",
+        str(src),
+        "-o",
+        str(out),
+        "--base-model",
+        str(tiny_models["base"]),
+        "--no-progress",
+    ]
+    prox = ["--adapter-path", str(tiny_models["proximity"])]
+    r = CliRunner().invoke(app, [*base, *prox])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(app, [*base, *prox, "--max-length", "256"])
+    assert r.exit_code == 2 and "max_length: was 512, now 256" in r.output, r.output
+    r = CliRunner().invoke(
+        app,
+        [
+            *base,
+            "--adapter",
+            "classification",
+            "--adapter-path",
+            str(tiny_models["classification"]),
+        ],
+    )
+    assert r.exit_code == 2 and "adapter" in r.output, r.output
+    with src.open("a") as f:
+        f.write('{"id": 99, "title": "new"}\n')
+    r = CliRunner().invoke(app, [*base, *prox])
+    assert r.exit_code == 2 and "changed" in r.output and "--incremental" in r.output, r.output
+    r = CliRunner().invoke(app, [*base, *prox, "--overwrite"])
+    assert r.exit_code == 0, r.output
+    assert len(pq.read_table(out)) == 6
+
+
+def test_second_writer_is_refused(tiny_models: dict[str, Path], tmp_path: Path) -> None:
+    from specter2_cli.checkpoint import OutDir
+    from specter2_cli.errors import LockHeld
+    from specter2_cli.pipeline import EmbedJob
+
+    src = write_jsonl(tmp_path / "p.jsonl", list(synthetic_papers(5)))
+    out = tmp_path / "out"
+    job = EmbedJob([str(src)], out)
+    od = OutDir(out)
+    od.prepare()
+    held = od.lock_rank(0, 0, 1)  # as if another process were running this rank
+    try:
+        with pytest.raises(LockHeld, match="being written by another process"):
+            from specter2_cli.config import EmbedSettings, ModelSettings
+
+            job.settings = EmbedSettings(
+                model=ModelSettings(
+                    base_model=str(tiny_models["base"]), adapter_path=str(tiny_models["proximity"])
+                )
+            )
+            job.run()
+    finally:
+        held.release()
+    assert not list(out.glob("part-*"))
