@@ -279,6 +279,11 @@ class EmbedJob:
         probe = RecordValidator(s.fields, s.model.query_mode, "[SEP]", id_type)
         check_inputs_readable(files, probe)  # before the model loads
 
+        if self.encoder is None and not out.exists():
+            # load before claiming OUTDIR: a typo in --base-model must not pin the folder to it
+            self.encoder = load_encoder(
+                s.model, device=s.device, dtype=s.dtype, engine=s.engine, offline=self.offline
+            )
         identity = s.job_identity() | {"id_type": id_type}
         out.init_job(identity)
         gen = out.join_generation(input_identity(files), rank.world, self.incremental)
@@ -583,7 +588,7 @@ class EmbedJob:
                 w.shard_end = True
                 yield w
                 shard_rows, w = 0, _new_window()
-            elif len(w.records) >= s.sort_window:
+            elif len(w.records) >= s.sort_window or len(w.rejects) >= s.sort_window:
                 yield w
                 shard_rows, w = shard_rows + len(w.records), _new_window()
         if w.records or w.rejects or w.skipped or shard_rows:
@@ -599,7 +604,7 @@ def _new_window() -> Window:
 def _duplicate(f: InputFile, r: Record) -> Rejected:
     return Rejected(
         f.display,
-        _location(f, r.pos),
+        r.location if r.location is not None else _location(f, r.pos),
         r.id,
         f"duplicate id {r.id!r}: the first record with this id was kept",
         r.text[:2000],
@@ -633,9 +638,10 @@ def _location(f: InputFile, pos: int) -> Any:
 
 
 def _committed_note(m: Manifest) -> str:
-    if not m.shards:
+    if m.rows == 0:
         return "Nothing was committed."
-    return f"{m.rows} records before it are committed in {len(m.shards)} shards."
+    shards = sum(1 for sh in m.shards if sh.files)
+    return f"{m.rows} records before it are committed in {shards} shards."
 
 
 def _fill_from_manifest(summary: RunSummary, m: Manifest) -> None:

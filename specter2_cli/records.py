@@ -53,6 +53,7 @@ class Record:
     text: str
     file_index: int
     pos: int
+    location: Any = None  # "line 12" / "row 7" (lazily rendered): where to point a later reject
 
 
 @dataclass(slots=True)
@@ -65,6 +66,11 @@ class Rejected:
     file_index: int
     pos: int
 
+    def __post_init__(self) -> None:
+        # Keep only a preview: a window may hold many rejects, each from a huge line.
+        if len(self.raw) > RAW_PREVIEW_CHARS:
+            self.raw = self.raw[:RAW_PREVIEW_CHARS]
+
     def to_json(self) -> dict[str, Any]:
         return {
             "source": self.source,
@@ -75,7 +81,11 @@ class Rejected:
         }
 
     def message(self) -> str:
-        return f"{self.source}:{str(self.location).split()[-1]}: {self.reason}"
+        """`FILE:LINE: reason` for JSONL, `FILE: row N: reason` for Parquet."""
+        where = str(self.location)
+        if where.startswith("line "):
+            return f"{self.source}:{where[5:]}: {self.reason}"
+        return f"{self.source}: {where}: {self.reason}"
 
 
 Item = Record | Rejected
@@ -104,16 +114,17 @@ def resolve_inputs(paths: list[str]) -> list[InputFile]:
         raise UsageError("stdin (-) can be given only once")
     out: list[InputFile] = []
     for p in paths:
-        kind = detect_kind(p)
-        if kind == "stdin":
+        if p == "-":
             out.append(InputFile("-", "stdin", 0, 0))
             continue
+        # A missing path or a folder is an input problem whatever its name looks like.
         if not os.path.exists(p):
             raise InputError(f"{p}: no such file")
         if os.path.isdir(p):
             raise InputError(
                 f"{p}: is a directory; name the files instead (for example {p}/*.jsonl)"
             )
+        kind = detect_kind(p)
         if not os.access(p, os.R_OK):
             raise InputError(f"{p}: not readable (check its permissions)")
         st = os.stat(p)
@@ -210,9 +221,13 @@ class RecordValidator:
         if value is None:
             return None, f"missing id (looked for: {looked}); set --id-field"
         if isinstance(value, bool) or not isinstance(value, int | str):
-            return None, f"id must be a string or an integer, got {type(value).__name__}"
-        if isinstance(value, str) and not value.strip():
-            return None, "empty id"
+            return None, f"id must be a string or an integer, got {_json_type(value)}"
+        if isinstance(value, str):
+            if not value.strip():
+                return None, "empty id"
+            bad = _unicode_problem(value)
+            if bad:
+                return None, f"id is not valid Unicode: {bad}"
         if self.id_type == "any":  # in-memory API: ids are returned as given
             return value, None
         if self.id_type == "int":
@@ -237,7 +252,10 @@ class RecordValidator:
         value, _ = self.id_of(obj)
         rid, why = self.check_id(value)
         if rid is None:
-            return reject(why or "bad id", value if isinstance(value, int | str) else None)
+            shown = value if isinstance(value, int | str) and not isinstance(value, bool) else None
+            if isinstance(shown, str) and _unicode_problem(shown):
+                shown = None  # could not be written to the rejects file as it is
+            return reject(why or "bad id", shown)
         if self.query_mode:
             q = obj.get(self.fields.text_field)
             if q is not None and not isinstance(q, str):
@@ -246,7 +264,10 @@ class RecordValidator:
                 )
             if not q or not q.strip():
                 return reject(f"missing or empty query field {self.fields.text_field!r}", rid)
-            return Record(rid, q, file_index, pos)
+            bad = _unicode_problem(q)
+            if bad:
+                return reject(f"field {self.fields.text_field!r} is not valid Unicode: {bad}", rid)
+            return Record(rid, q, file_index, pos, location)
         title = obj.get(self.fields.title_field)
         abstract = obj.get(self.fields.abstract_field)
         for name, v in ((self.fields.title_field, title), (self.fields.abstract_field, abstract)):
@@ -259,7 +280,34 @@ class RecordValidator:
                 rid,
             )
         # Exactly the model card's formatting: title + sep_token + (abstract or "").
-        return Record(rid, (title or "") + self.sep + (abstract or ""), file_index, pos)
+        text = (title or "") + self.sep + (abstract or "")
+        if not text.isascii() and _unicode_problem(text):
+            for name, v in (
+                (self.fields.title_field, title),
+                (self.fields.abstract_field, abstract),
+            ):
+                bad = _unicode_problem(v) if v else None
+                if bad:
+                    return reject(f"field {name!r} is not valid Unicode: {bad}", rid)
+        return Record(rid, text, file_index, pos, location)
+
+
+def _unicode_problem(s: str) -> str | None:
+    """Why `s` cannot be encoded as UTF-8 (a lone surrogate from a broken \\u escape), or None.
+
+    JSON allows escapes such as "\\ud800" that decode to half a surrogate pair; the
+    tokenizer and Parquet both refuse such strings, so the record is rejected here.
+    """
+    if s.isascii():
+        return None
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError as e:
+        return (
+            f"lone surrogate \\u{ord(s[e.start]):04x} at character {e.start} "
+            "(a broken \\u escape in the JSON)"
+        )
+    return None
 
 
 def _json_type(v: Any) -> str:
@@ -267,8 +315,10 @@ def _json_type(v: Any) -> str:
         return "null"
     if isinstance(v, bool):
         return "a boolean"
-    if isinstance(v, int | float):
-        return "a number"
+    if isinstance(v, int):
+        return "an integer"
+    if isinstance(v, float):
+        return "a floating-point number"
     if isinstance(v, str):
         return "a string"
     if isinstance(v, list):
@@ -341,6 +391,9 @@ class RecordStream:
         fh = self._open(f)
         try:
             pos = 0
+            # Line numbers are counted as we read; after a seek, the number of the line
+            # read first is counted from the file only if an error needs it.
+            base = _LineBase(f, 0, 1)
             if f.kind == "jsonl":
                 if resume is not None:
                     pos = resume
@@ -348,51 +401,60 @@ class RecordStream:
                 elif sl.start > 0:
                     fh.seek(sl.start - 1)  # a line starting exactly at sl.start is ours
                     pos = sl.start - 1 + len(fh.readline())
+                if pos > 0:
+                    base = _LineBase(f, pos)
                 end = sl.end
             else:  # gzip or stdin: read from the beginning, skip what is done
                 end = 1 << 62
                 if resume:
-                    pos = _skip_bytes(fh, resume, f)
+                    pos, newlines = _skip_bytes(fh, resume, f)
+                    base = _LineBase(f, pos, 1 + newlines)
+            k = 0  # lines read since `base`
             while pos < end:
                 try:
                     line = fh.readline()
                 except (EOFError, OSError, zlib.error) as e:
-                    raise InputError(
-                        f"{f.display}: cannot read past byte {pos} of the decompressed stream "
-                        f"({e}); the file is truncated or corrupt. Finished shards are kept: "
-                        "repair or re-download the file and rerun to continue."
-                    ) from e
+                    raise _unreadable(f, pos, e) from e
                 if not line:
                     break
                 start, pos = pos, pos + len(line)
-                item = self._parse_line(line, f, start, sl.file_index)
+                item = self._parse_line(line, f, start, sl.file_index, _LazyLine(f, start, base, k))
+                k += 1
                 if item is not None:
                     yield item, Cursor(sl.file_index, pos)
         finally:
             if f.kind != "stdin":
                 fh.close()
 
-    def _parse_line(self, line: bytes, f: InputFile, start: int, file_index: int) -> Item | None:
-        if start == 0 and line.startswith(b"\xef\xbb\xbf"):
+    def _parse_line(
+        self, line: bytes, f: InputFile, start: int, file_index: int, location: Any = None
+    ) -> Item | None:
+        """One line -> a Record, a Rejected, or None for a blank line. Never raises."""
+        if line.startswith(b"\xef\xbb\xbf"):  # a BOM: at the start, or where files were joined
             line = line[3:]
         stripped = line.strip()
         if not stripped:
             return None
-        location = _LazyLine(f, start)
+        if location is None:
+            location = _LazyLine(f, start)
         try:
             text = stripped.decode("utf-8")
         except UnicodeDecodeError as e:
-            raw = stripped.decode("utf-8", errors="replace")
+            raw = stripped[: RAW_PREVIEW_CHARS * 4].decode("utf-8", errors="replace")
             return Rejected(
-                f.display, location, None, f"invalid UTF-8 at byte {e.start}", raw,
+                f.display, location, None, f"invalid UTF-8 at byte {e.start} of the line", raw,
                 file_index, start,
             )  # fmt: skip
         try:
             obj = json.loads(text)
-        except (json.JSONDecodeError, RecursionError) as e:
-            reason = f"invalid JSON: {e.msg if hasattr(e, 'msg') else e}"
-            if isinstance(e, json.JSONDecodeError):
-                reason += f" at column {e.colno}"
+        except json.JSONDecodeError as e:
+            reason = f"invalid JSON: {e.msg} at column {e.colno}"
+            return Rejected(f.display, location, None, reason, text, file_index, start)
+        except RecursionError:
+            reason = "invalid JSON: nested too deeply"
+            return Rejected(f.display, location, None, reason, text, file_index, start)
+        except ValueError as e:  # e.g. an integer of more than 4300 digits
+            reason = f"invalid JSON: {e}"
             return Rejected(f.display, location, None, reason, text, file_index, start)
         return self.validator.validate(obj, f.display, location, text, file_index, start)
 
@@ -401,6 +463,7 @@ class RecordStream:
     def _parquet(
         self, f: InputFile, sl: Slice, resume: int | None
     ) -> Iterator[tuple[Item, Cursor]]:
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         pf = pq.ParquetFile(f.path)
@@ -413,10 +476,22 @@ class RecordStream:
                 first_row += n
                 continue
             row = first_row
-            for batch in pf.iter_batches(
+            batches = pf.iter_batches(
                 batch_size=PARQUET_BATCH_ROWS, row_groups=[g], columns=columns, use_threads=False
-            ):
-                for obj in batch.to_pylist():
+            )
+            while True:
+                try:
+                    batch = next(batches, None)
+                    objs = batch.to_pylist() if batch is not None else []
+                except (OSError, ValueError, pa.ArrowException) as e:
+                    raise InputError(
+                        f"{f.display}: cannot read row group {g} (rows from {row}): {e}; the "
+                        "file is truncated or corrupt. Finished shards are kept: repair or "
+                        "re-download the file and rerun to continue."
+                    ) from e
+                if batch is None:
+                    break
+                for obj in objs:
                     if resume is None or row >= resume:
                         item = self.validator.validate(
                             obj, f.display, f"row {row}", _preview(obj), sl.file_index, row
@@ -426,46 +501,97 @@ class RecordStream:
             first_row += n
 
 
-class _LazyLine:
-    """Renders 'line N' for a byte offset, counting newlines only when an error needs it."""
+class _LineBase:
+    """The line number of the line starting at byte `offset`: known, or counted once on demand."""
 
-    def __init__(self, f: InputFile, offset: int) -> None:
-        self.f, self.offset = f, offset
+    __slots__ = ("f", "n", "offset")
+
+    def __init__(self, f: InputFile, offset: int, n: int | None = None) -> None:
+        self.f, self.offset, self.n = f, offset, n
+
+    def get(self) -> int | None:
+        if self.n is None:
+            self.n = _count_lines(self.f, self.offset)
+        return self.n
+
+
+class _LazyLine:
+    """Renders 'line N' for a byte offset, counting newlines only when an error needs it.
+
+    With a `base` (the line number where reading started) and `k` (lines read since),
+    no file is reread, however many rejects there are.
+    """
+
+    __slots__ = ("_text", "base", "f", "k", "offset")
+
+    def __init__(
+        self, f: InputFile, offset: int, base: _LineBase | None = None, k: int = 0
+    ) -> None:
+        self.f, self.offset, self.base, self.k = f, offset, base, k
         self._text: str | None = None
 
     def __str__(self) -> str:
         if self._text is None:
-            self._text = f"line {line_number(self.f, self.offset)}"
+            n = self.base.get() if self.base is not None else None
+            if n is None and self.base is None:
+                n = _count_lines(self.f, self.offset)
+            self._text = f"line {n + self.k}" if n is not None else f"byte {self.offset}"
         return self._text
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
 def line_number(f: InputFile, offset: int) -> str:
     """1-based line number of the line starting at `offset` (byte offset when unknowable)."""
+    n = _count_lines(f, offset)
+    return f"byte {offset}" if n is None else str(n)
+
+
+def _count_lines(f: InputFile, offset: int) -> int | None:
+    if offset == 0:
+        return 1
     if f.kind == "stdin":
-        return f"byte {offset}"
+        return None  # cannot be reread
     opener = gzip.open if f.kind == "jsonl.gz" else open
     count, left = 1, offset
-    with opener(f.path, "rb") as fh:
-        while left > 0:
-            chunk = fh.read(min(left, 1 << 20))
-            if not chunk:
-                break
-            count += chunk.count(b"\n")
-            left -= len(chunk)
-    return str(count)
+    try:
+        with opener(f.path, "rb") as fh:
+            while left > 0:
+                chunk = fh.read(min(left, 1 << 20))
+                if not chunk:
+                    break
+                count += chunk.count(b"\n")
+                left -= len(chunk)
+    except (OSError, EOFError, zlib.error):
+        return None
+    return count
 
 
-def _skip_bytes(fh: IO[bytes], n: int, f: InputFile) -> int:
-    left = n
+def _unreadable(f: InputFile, pos: int, e: BaseException) -> InputError:
+    where = "of the decompressed stream " if f.kind == "jsonl.gz" else ""
+    return InputError(
+        f"{f.display}: cannot read past byte {pos} {where}({e}); the file is truncated or "
+        "corrupt. Finished shards are kept: repair or re-download the file and rerun to continue."
+    )
+
+
+def _skip_bytes(fh: IO[bytes], n: int, f: InputFile) -> tuple[int, int]:
+    """Read past the first n bytes (already embedded); returns (n, newlines among them)."""
+    left, newlines = n, 0
     while left > 0:
-        chunk = fh.read(min(left, 1 << 20))
+        try:
+            chunk = fh.read(min(left, 1 << 20))
+        except (EOFError, OSError, zlib.error) as e:
+            raise _unreadable(f, n - left, e) from e
         if not chunk:
             raise InputError(
                 f"{f.display}: ended after {n - left} bytes, but {n} were already embedded; "
                 "a resumed run must read the same input (use --overwrite to start over)"
             )
+        newlines += chunk.count(b"\n")
         left -= len(chunk)
-    return n
+    return n, newlines
 
 
 def _preview(obj: dict[str, Any]) -> str:
@@ -520,29 +646,34 @@ def check_inputs_readable(inputs: list[InputFile], validator: RecordValidator) -
 
 
 def resolve_id_type(inputs: list[InputFile], fields: FieldSettings, peeked: Any = None) -> str:
-    """'int' or 'string' for this job: from --id-type, else from the first input.
+    """'int' or 'string' for this job: from --id-type, else from the first record of the input.
 
-    Every rank decides the same way (it looks at the first input file, not at its
-    own slice), so all shards of a job share one id column type.
+    Every rank decides the same way (it looks at the inputs from the first file on,
+    not at its own slice), so all shards of a job share one id column type. Inputs
+    with no JSON object (empty, blank or all bad) are passed over.
     """
     if fields.id_type != "auto":
         return fields.id_type
-    f = inputs[0]
     probe = RecordValidator(fields, False, "[SEP]", "string")
-    if f.kind == "parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+    for f in inputs:
+        if f.kind == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
 
-        schema = pq.ParquetFile(f.path).schema_arrow
-        for c in [fields.id_field] if fields.id_field else list(ID_FIELDS):
-            if c in schema.names:
-                return "int" if pa.types.is_integer(schema.field(c).type) else "string"
-        return "string"
-    obj = peeked if f.kind == "stdin" else _first_json_object(f)
-    if isinstance(obj, dict):
-        value, _ = probe.id_of(obj)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return "int"
+            try:
+                schema = pq.ParquetFile(f.path).schema_arrow
+            except Exception as e:  # not Parquet at all, or a truncated footer
+                raise InputError(f"{f.path}: not a readable Parquet file ({e})") from e
+            for c in [fields.id_field] if fields.id_field else list(ID_FIELDS):
+                if c in schema.names:
+                    return "int" if pa.types.is_integer(schema.field(c).type) else "string"
+            return "string"
+        obj = peeked if f.kind == "stdin" else _first_json_object(f)
+        if isinstance(obj, dict):
+            value, _ = probe.id_of(obj)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return "int"
+            return "string"
     return "string"
 
 
@@ -554,13 +685,7 @@ def _first_json_object(f: InputFile, max_lines: int = 1000) -> Any:
                 line = fh.readline()
                 if not line:
                     return None
-                line = line.lstrip(b"\xef\xbb\xbf").strip()
-                if not line:
-                    continue
-                try:
-                    obj = json.loads(line)
-                except (ValueError, RecursionError):
-                    continue
+                obj = _loads_or_none(line)
                 if isinstance(obj, dict):
                     return obj
     except (OSError, EOFError, zlib.error):
@@ -568,18 +693,42 @@ def _first_json_object(f: InputFile, max_lines: int = 1000) -> Any:
     return None
 
 
-class PeekableStdin(io.RawIOBase):
-    """stdin with its first line read ahead (to decide the id type) and put back."""
+def _loads_or_none(line: bytes) -> Any:
+    line = line.removeprefix(b"\xef\xbb\xbf").strip()
+    if not line:
+        return None
+    try:
+        return json.loads(line)
+    except (ValueError, RecursionError):
+        return None
 
-    def __init__(self, raw: IO[bytes]) -> None:
+
+class PeekableStdin(io.RawIOBase):
+    """stdin with its first lines read ahead (to decide the id type) and put back.
+
+    Reads up to the first JSON object, so leading blank or bad lines do not hide it
+    (at most `max_lines` lines or `max_bytes` bytes).
+    """
+
+    def __init__(self, raw: IO[bytes], max_lines: int = 1000, max_bytes: int = 1 << 24) -> None:
         self.raw = raw
-        self.head = raw.readline()
+        self._first: Any = None
+        lines: list[bytes] = []
+        size = 0
+        while len(lines) < max_lines and size < max_bytes:
+            line = raw.readline()
+            if not line:
+                break
+            lines.append(line)
+            size += len(line)
+            obj = _loads_or_none(line)
+            if isinstance(obj, dict):
+                self._first = obj
+                break
+        self.head = b"".join(lines)
 
     def first_object(self) -> Any:
-        try:
-            return json.loads(self.head.lstrip(b"\xef\xbb\xbf"))
-        except (ValueError, RecursionError):
-            return None
+        return self._first
 
     def readable(self) -> bool:
         return True
