@@ -363,6 +363,14 @@ def merge(
 
 # --- subcommands defined in other modules (each module imports torch lazily) ---
 # One line per command: app.command(name=...)(function)
+from .download import download_command  # noqa: E402
+from .search import search_command  # noqa: E402
+
+app.command(name="download")(download_command)
+app.command(name="search")(search_command)
+from .bench import bench_command  # noqa: E402
+
+app.command(name="bench")(bench_command)
 
 
 def main() -> None:

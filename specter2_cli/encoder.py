@@ -124,7 +124,9 @@ def decide_offline(settings: ModelSettings, offline: bool) -> bool:
     if all(is_local(s) for s in sources):
         set_offline()
         return True
-    if not hub_reachable():
+    from .download import uses_proxy
+
+    if not uses_proxy() and not hub_reachable():
         log.warning("the Hugging Face Hub is not reachable: using the local cache only")
         set_offline()
         return True
@@ -305,7 +307,7 @@ def _wrap_load_error(what: str, option: str, source: str, e: Exception) -> Model
             "`specter2 download --to DIR` and pass the folders with "
             "--base-model/--adapter-path"
         )
-    return ModelLoadError(f"cannot load {what} {option} {source}: {e}. {hint}")
+    return ModelLoadError(f"cannot load {what} {option} {source}: {str(e).rstrip('.')}. {hint}")
 
 
 def load_encoder(
@@ -343,6 +345,8 @@ def load_encoder(
         raise _wrap_load_error("the base model", "--base-model", base, e) from e
     hidden = int(model.config.hidden_size)
     revisions: dict[str, str | None] = {"base_model": getattr(model.config, "_commit_hash", None)}
+    if is_local(base):
+        revisions["base_model"] = _folder_revision(base)
     if adapter is not None:
         if is_local(adapter):
             check_local_adapter(adapter, hidden)
@@ -356,7 +360,9 @@ def load_encoder(
                 f"adapter {settings.adapter!r} was loaded but is not active in the forward pass "
                 f"(active: {active or 'none'}); refusing to write base-model embeddings"
             )
-        revisions["adapter"] = _adapter_revision(adapter)
+        revisions["adapter"] = (
+            _folder_revision(adapter) if is_local(adapter) else _adapter_revision(adapter)
+        )
     model.eval()
     model.to(device=dev, dtype=torch_dtype)
 
@@ -388,6 +394,14 @@ def load_encoder(
         revisions=revisions,
         _forward=forward,
     )
+
+
+def _folder_revision(folder: str) -> str | None:
+    """The Hub commit a folder made by `specter2 download --to` was fetched at."""
+    from .download import read_source_marker
+
+    marker = read_source_marker(folder)
+    return marker.get("revision") if marker else None
 
 
 def _adapter_revision(source: str) -> str | None:

@@ -1,0 +1,377 @@
+"""`specter2 download`: fetch the base model and adapters on a machine with network access.
+
+Compute nodes of many clusters cannot reach the Hugging Face Hub. On a login node,
+`specter2 download` puts `allenai/specter2_base` and the adapters either into the
+standard Hugging Face cache (then `HF_HUB_OFFLINE=1 specter2 embed ...` loads the
+Hub ids from it) or, with `--to DIR`, into portable folders `DIR/specter2_base`,
+`DIR/specter2_proximity`, ... that `--base-model`/`--adapter-path` accept.
+
+Every repository is resolved to a commit first (which also fails fast, with a
+clear message, when the Hub cannot be reached), then downloaded at exactly that
+commit (portable folders) or at the requested branch (cache, so that the branch
+ref points at it). The commits are printed, and each portable folder records its
+origin in `.specter2-source.json`.
+
+No torch or transformers here: `specter2 --help` must stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from . import __version__
+from .config import ADAPTER_IDS, DEFAULT_BASE_MODEL
+from .errors import ModelLoadError, Specter2Error, UsageError
+
+log = logging.getLogger("specter2")
+
+ADAPTER_CHOICES = tuple(name for name, repo in ADAPTER_IDS.items() if repo is not None)
+SOURCE_MARKER = ".specter2-source.json"
+
+# Weights for other frameworks and export formats: never needed by specter2.
+IGNORE_PATTERNS = [
+    "*.h5",
+    "*.msgpack",
+    "*.ot",
+    "*.onnx",
+    "*.tflite",
+    "onnx/*",
+    "tf_model*",
+    "flax_model*",
+    "rust_model*",
+    "coreml/*",
+    "openvino/*",
+]
+
+
+@dataclass(frozen=True)
+class RepoPlan:
+    """One repository to fetch: "base" or an adapter name, its Hub id and portable folder name."""
+
+    key: str
+    repo_id: str
+    folder: str
+    revision: str | None = None  # requested branch, tag or commit; None: main
+
+    @property
+    def label(self) -> str:
+        return self.repo_id if self.key == "base" else f"{self.repo_id} ({self.key} adapter)"
+
+
+@dataclass(frozen=True)
+class Downloaded:
+    plan: RepoPlan
+    commit: str
+    path: str
+
+
+def plan_downloads(adapters: Sequence[str] | None, revision: str | None = None) -> list[RepoPlan]:
+    """The base model, then the requested adapters ("all" for every one, "none" for none).
+
+    `revision` pins the base model only: the adapters live in other repositories
+    with their own commits, and `specter2 embed --revision` pins the base model too.
+    """
+    names: list[str] = []
+    for raw in adapters or ["all"]:
+        for name in (n.strip() for n in raw.split(",")):
+            if not name:
+                continue
+            if name == "all":
+                names += ADAPTER_CHOICES
+            elif name == "none":
+                continue
+            elif name in ADAPTER_CHOICES:
+                names.append(name)
+            else:
+                choices = ", ".join((*ADAPTER_CHOICES, "all", "none"))
+                raise UsageError(f"--adapter {name}: unknown adapter; choose from {choices}")
+    plans = [RepoPlan("base", DEFAULT_BASE_MODEL, "specter2_base", revision)]
+    for name in dict.fromkeys(names):
+        repo = ADAPTER_IDS[name]
+        assert repo is not None
+        plans.append(RepoPlan(name, repo, f"specter2_{name}"))
+    return plans
+
+
+# ----------------------------------------------------------------- talking to the Hub
+
+
+def _endpoint() -> str:
+    return os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+
+
+def uses_proxy() -> bool:
+    names = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+    return any(os.environ.get(n) for n in names)
+
+
+def check_network() -> None:
+    """Fail in seconds, not after a minute of retries, when the Hub cannot be reached."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        raise ModelLoadError(
+            "HF_HUB_OFFLINE is set, but `specter2 download` needs the network: run it without "
+            "HF_HUB_OFFLINE on a machine that can reach the Hugging Face Hub (a login node)"
+        )
+    if uses_proxy():
+        return  # a direct connection test says nothing about the proxy
+    from .encoder import hub_reachable
+
+    if not hub_reachable():
+        raise ModelLoadError(
+            f"cannot reach {_endpoint()}: `specter2 download` needs the network. Run it on a "
+            "machine with internet access (a login node); behind a proxy, set HTTPS_PROXY"
+        )
+
+
+def repo_commit(repo_id: str, revision: str | None) -> tuple[str, list[str]]:
+    """(commit, file names) of a model repository at a branch, tag or commit."""
+    from huggingface_hub import HfApi
+
+    info = HfApi(endpoint=os.environ.get("HF_ENDPOINT")).model_info(
+        repo_id, revision=revision or "main"
+    )
+    if not info.sha:
+        raise ModelLoadError(f"{repo_id}: the Hub returned no commit for revision {revision}")
+    return info.sha, [s.rfilename for s in info.siblings or []]
+
+
+def _ignore_patterns(files: list[str]) -> list[str]:
+    ignore = list(IGNORE_PATTERNS)
+    if "model.safetensors" in files:
+        ignore.append("pytorch_model.bin")  # the same weights twice; transformers prefers these
+    return ignore
+
+
+def fetch(plan: RepoPlan, to: Path | None) -> Downloaded:
+    """Download one repository; returns its commit and the folder that holds it."""
+    import huggingface_hub
+
+    commit, files = repo_commit(plan.repo_id, plan.revision)
+    ignore = _ignore_patterns(files)
+    if to is None:
+        # By branch name, so that the cache's refs/<branch> points at the commit and
+        # `HF_HUB_OFFLINE=1 specter2 embed` finds it without --revision.
+        path = huggingface_hub.snapshot_download(
+            plan.repo_id,
+            revision=plan.revision or "main",
+            ignore_patterns=ignore,
+            library_name="specter2_cli",
+            library_version=__version__,
+        )
+        got = Path(path).name
+        if len(got) == 40 and got != commit:
+            commit = got  # the branch moved between the two requests: this is what we have
+        return Downloaded(plan, commit, str(path))
+    target = to / plan.folder
+    path = huggingface_hub.snapshot_download(
+        plan.repo_id,
+        revision=commit,
+        local_dir=str(target),
+        ignore_patterns=ignore,
+        library_name="specter2_cli",
+        library_version=__version__,
+    )
+    write_source_marker(Path(path), plan, commit)
+    return Downloaded(plan, commit, str(path))
+
+
+def write_source_marker(folder: Path, plan: RepoPlan, commit: str) -> None:
+    info = {
+        "repo_id": plan.repo_id,
+        "revision": commit,
+        "requested_revision": plan.revision or "main",
+        "downloaded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "tool_version": __version__,
+    }
+    (folder / SOURCE_MARKER).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+
+
+def read_source_marker(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The origin recorded by `specter2 download --to` in a portable folder, if any."""
+    p = Path(folder).expanduser() / SOURCE_MARKER
+    try:
+        d = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return d if isinstance(d, dict) and isinstance(d.get("repo_id"), str) else None
+
+
+def model_identity(source: str) -> tuple[str, str | None]:
+    """(what model, which commit if known) for a Hub id or a local folder.
+
+    A portable folder written by `specter2 download --to` is the Hub repository it
+    was downloaded from, so `allenai/specter2_base` and `DIR/specter2_base` match.
+    """
+    if os.path.isdir(os.path.expanduser(source)):
+        marker = read_source_marker(source)
+        if marker is not None:
+            rev = marker.get("revision")
+            return marker["repo_id"], rev if isinstance(rev, str) else None
+        return str(Path(source).expanduser().resolve()), None
+    return source, None
+
+
+def _describe_error(plan: RepoPlan, e: Exception) -> ModelLoadError:
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    if isinstance(e, RevisionNotFoundError):
+        why = f"revision {plan.revision!r} does not exist in {plan.repo_id}; check --revision"
+    elif isinstance(e, GatedRepoError):
+        why = "the repository is gated: log in with `huggingface-cli login` or set HF_TOKEN"
+    elif isinstance(e, RepositoryNotFoundError):
+        why = "no such repository on the Hub (or it is private: set HF_TOKEN)"
+    elif isinstance(e, OSError) and getattr(e, "errno", None) is not None:
+        why = f"cannot write the files ({e})"
+    else:
+        why = (
+            f"{type(e).__name__}: {e}. Check the network connection to {_endpoint()} "
+            "(behind a proxy, set HTTPS_PROXY) and rerun; finished files are kept"
+        )
+    return ModelLoadError(f"cannot download {plan.label}: {why}")
+
+
+def download(plans: list[RepoPlan], to: Path | None) -> list[Downloaded]:
+    """Fetch every planned repository; any failure becomes a ModelLoadError (exit 4)."""
+    check_network()
+    if to is not None:
+        try:
+            to.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ModelLoadError(f"--to {to}: cannot create the folder ({e})") from e
+    done: list[Downloaded] = []
+    for plan in plans:
+        log.info("downloading %s ...", plan.label)
+        try:
+            done.append(fetch(plan, to))
+        except Specter2Error:
+            raise
+        except (OSError, ValueError) as e:  # requests and huggingface_hub errors are OSErrors
+            raise _describe_error(plan, e) from e
+    return done
+
+
+# ----------------------------------------------------------------- what to tell the user
+
+
+def _q(p: str) -> str:
+    return shlex.quote(p)
+
+
+def usage_lines(done: list[Downloaded], to: Path | None, cache: str | None = None) -> list[str]:
+    """The report: one line per repository with its commit, then how to use them offline."""
+    lines = [f"{d.plan.label} @ {d.commit}  ->  {d.path}" for d in done]
+    base = next(d for d in done if d.plan.key == "base")
+    adapters = [d for d in done if d.plan.key != "base"]
+    lines.append("")
+    if to is not None:
+        base_path = str(Path(base.path).resolve())
+        lines.append(
+            "Portable folders (copy them anywhere; no network or cache needed). Embed with:"
+        )
+        if not adapters:
+            lines.append(
+                f"  specter2 embed INPUT.jsonl -o OUTDIR --adapter none --base-model {_q(base_path)}"
+            )
+        for d in adapters:
+            flag = "" if d.plan.key == "proximity" else f" --adapter {d.plan.key}"
+            lines.append(
+                f"  specter2 embed INPUT.jsonl -o OUTDIR{flag} --base-model {_q(base_path)} "
+                f"--adapter-path {_q(str(Path(d.path).resolve()))}"
+            )
+        keys = {d.plan.key: d for d in adapters}
+        if "proximity" in keys and "adhoc_query" in keys:
+            q = str(Path(keys["adhoc_query"].path).resolve())
+            lines.append("Search papers embedded that way with:")
+            lines.append(
+                f'  specter2 search OUTDIR "query text" --base-model {_q(base_path)} '
+                f"--adapter-path {_q(q)}"
+            )
+        return lines
+    pin = f" --revision {base.commit}"
+    where = cache or "the Hugging Face cache"
+    lines.append(
+        f"The models are in the Hugging Face cache ({where}). On machines without network that "
+        "see this cache (the same HF_HOME or HF_HUB_CACHE, or a copy of it), embed with:"
+    )
+    if not adapters:
+        lines.append(f"  HF_HUB_OFFLINE=1 specter2 embed INPUT.jsonl -o OUTDIR --adapter none{pin}")
+    for d in adapters:
+        flag = "" if d.plan.key == "proximity" else f" --adapter {d.plan.key}"
+        lines.append(f"  HF_HUB_OFFLINE=1 specter2 embed INPUT.jsonl -o OUTDIR{flag}{pin}")
+    if {"proximity", "adhoc_query"} <= {d.plan.key for d in adapters}:
+        lines.append("Search papers embedded that way with:")
+        lines.append('  HF_HUB_OFFLINE=1 specter2 search OUTDIR "query text"')
+    lines.append(
+        f"(--revision {base.commit} pins the base model to the commit downloaded now; "
+        "the adapters load from the commit their 'main' branch had at download time)"
+    )
+    return lines
+
+
+def _hub_cache() -> str | None:
+    try:
+        import huggingface_hub.constants as c
+
+        return str(c.HF_HUB_CACHE)
+    except Exception:  # pragma: no cover - huggingface_hub is a dependency
+        return None
+
+
+# ----------------------------------------------------------------- the command
+
+
+def download_command(
+    adapter: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--adapter",
+            "-a",
+            help="Adapter to fetch besides the base model: proximity, adhoc_query, "
+            "classification, regression, all (default) or none. Repeat for several.",
+            show_default=False,
+        ),
+    ] = None,
+    to: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write portable folders DIR/specter2_base, DIR/specter2_proximity, ... "
+            "instead of filling the Hugging Face cache.",
+            show_default=False,
+        ),
+    ] = None,
+    revision: Annotated[
+        str | None,
+        typer.Option(help="Branch, tag or commit of allenai/specter2_base (default: main)."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
+) -> None:
+    """Fetch SPECTER2 (base model + adapters) for machines without network access.
+
+    Run it on a login node; it prints the commit of each repository and the exact
+    `specter2 embed` command that uses the files offline. Exit codes: 0 done,
+    2 usage, 4 no network or download failed.
+    """
+    from .cli import fail, setup_logging
+
+    setup_logging(quiet)
+    try:
+        plans = plan_downloads(adapter, revision)
+        done = download(plans, to)
+    except Specter2Error as e:
+        fail(e)
+    for line in usage_lines(done, to, None if to is not None else _hub_cache()):
+        typer.echo(line)

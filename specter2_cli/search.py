@@ -1,0 +1,533 @@
+"""`specter2 search`: rank the papers in an OUTDIR against search queries.
+
+Queries are embedded with the `adhoc_query` adapter (the text alone, as the model
+card says) on the OUTDIR's base model, and scored against the OUTDIR's proximity
+embeddings by dot product. The scan streams through the committed shards in
+chunks (a .npy shard is memory-mapped, a Parquet shard is read a row batch at a
+time) and keeps a running top-k per query, so memory does not grow with the
+number of papers. With several generations (`embed --incremental`), a record
+re-embedded in a newer generation replaces its older row.
+
+No torch or transformers at import time: `specter2 --help` must stay fast.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+
+from .errors import InputError, Specter2Error, UsageError
+
+log = logging.getLogger("specter2")
+
+_CHUNK_CELLS = 1 << 24  # query x row scores held at once (64 MB of float32)
+_CHUNK_VALUES = 1 << 24  # embedding values converted to float32 at once (64 MB)
+_MIN_CHUNK_ROWS = 1_024
+
+
+# ----------------------------------------------------------------- the OUTDIR
+
+
+@dataclass
+class ShardRef:
+    gen: int
+    files: list[str]
+    rows: int
+
+
+@dataclass
+class Corpus:
+    """What an OUTDIR holds: its model settings and its committed shards, newest generation first."""
+
+    path: Path
+    model: dict[str, Any]
+    metadata: dict[str, Any]
+    shards: list[ShardRef]
+    complete: bool
+
+    @property
+    def rows(self) -> int:
+        return sum(s.rows for s in self.shards)
+
+    @property
+    def generations(self) -> int:
+        return len({s.gen for s in self.shards})
+
+
+def open_corpus(path: Path) -> Corpus:
+    """Read an OUTDIR's settings and list its committed shards; refuse what cannot be searched."""
+    from .checkpoint import OutDir
+    from .writers import shard_metadata
+
+    if not path.is_dir():
+        raise UsageError(f"{path}: no such folder; give the -o folder of a `specter2 embed` run")
+    out = OutDir(path)
+    job = out.job() if out.exists() else None
+    shards: list[ShardRef] = []
+    complete = (path / "_SUCCESS").exists()
+    if job is not None:
+        for m in sorted(out.manifests(), key=lambda m: (-m.gen, m.rank)):
+            shards += [ShardRef(m.gen, list(sh.files), sh.rows) for sh in m.shards if sh.files]
+    else:
+        # Shards copied without the _specter2/ state folder: every shard file counts.
+        for p in sorted(path.glob("part*.parquet")):
+            if p.name.endswith(".ids.parquet"):
+                npy = p.with_name(p.name[: -len(".ids.parquet")] + ".npy")
+                if npy.exists():
+                    shards.append(ShardRef(0, [npy.name, p.name], -1))
+            else:
+                shards.append(ShardRef(0, [p.name], -1))
+        complete = True
+    if not shards:
+        raise UsageError(
+            f"{path} holds no committed embeddings; run `specter2 embed ... -o {path}` first"
+        )
+    first = shards[0].files
+    meta_file = next((f for f in first if f.endswith(".parquet")), first[0])
+    metadata = shard_metadata(path / meta_file)
+    model = dict(job["model"]) if job is not None else _model_from_metadata(metadata)
+    return Corpus(path, model, metadata, shards, complete)
+
+
+def _model_from_metadata(md: dict[str, Any]) -> dict[str, Any]:
+    if not md.get("base_model"):
+        raise UsageError("the shards carry no specter2 metadata; they were not written by specter2")
+    return {
+        "base_model": md["base_model"],
+        "adapter": md.get("adapter"),
+        "revision": None,
+        "max_length": md.get("max_length", 512),
+        "normalize": bool(md.get("normalize", False)),
+    }
+
+
+def check_searchable(corpus: Corpus, base_model: str | None) -> str:
+    """The base model to embed the queries with; UsageError when the OUTDIR does not fit.
+
+    Query embeddings from the adhoc_query adapter are only comparable with paper
+    embeddings from the proximity adapter on the same base model.
+    """
+    from .download import model_identity
+
+    adapter = corpus.model.get("adapter")
+    if adapter != "proximity":
+        raise UsageError(
+            f"{corpus.path} was embedded with --adapter {adapter}; search needs paper "
+            "embeddings made with --adapter proximity (the adhoc_query adapter that embeds "
+            "the queries is trained against those). Embed the papers again with "
+            "--adapter proximity into another folder."
+        )
+    stored = str(corpus.model["base_model"])
+    if base_model is None:
+        return stored
+    want_name, want_rev = model_identity(base_model)
+    have_name, have_rev = model_identity(stored)
+    if have_rev is None and not _is_local(stored):
+        have_rev = (corpus.metadata.get("revisions") or {}).get("base_model")
+    if want_name != have_name or (want_rev and have_rev and want_rev != have_rev):
+        have = stored + (f" @ {have_rev}" if have_rev else "")
+        want = base_model + (f" @ {want_rev}" if want_rev else "")
+        raise UsageError(
+            f"--base-model {want} differs from the base model {corpus.path} was embedded "
+            f"with ({have}); query and paper embeddings from different base models cannot be "
+            "compared. Leave out --base-model to use the OUTDIR's."
+        )
+    return base_model
+
+
+def _is_local(source: str) -> bool:
+    import os
+
+    return os.path.isdir(os.path.expanduser(source))
+
+
+# ----------------------------------------------------------------- streaming top-k
+
+
+@dataclass
+class TopK:
+    """Running top-k per query: scores [m, <=k], ids, and a scan position to order ties."""
+
+    k: int
+    m: int
+    scores: np.ndarray = field(init=False)
+    ids: np.ndarray = field(init=False)  # object [m, <=k]
+    order: np.ndarray = field(init=False)  # int64 [m, <=k]: position in the scan
+
+    def __post_init__(self) -> None:
+        self.scores = np.zeros((self.m, 0), np.float32)
+        self.ids = np.zeros((self.m, 0), object)
+        self.order = np.zeros((self.m, 0), np.int64)
+
+    def add(self, scores: np.ndarray, ids: Any, start: int) -> None:
+        """Merge one chunk: scores [m, n] for rows start..start+n whose ids are `ids` (arrow)."""
+        n = scores.shape[1]
+        if n == 0:
+            return
+        if n > self.k:
+            idx = np.argpartition(-scores, self.k - 1, axis=1)[:, : self.k]
+        else:
+            idx = np.broadcast_to(np.arange(n), (self.m, n))
+        cand = np.take_along_axis(scores, idx, axis=1)
+        flat = idx.reshape(-1)
+        cand_ids = np.empty(flat.shape[0], object)
+        cand_ids[:] = ids.take(flat).to_pylist()
+        self._merge(cand, cand_ids.reshape(idx.shape), idx.astype(np.int64) + start)
+
+    def _merge(self, scores: np.ndarray, ids: np.ndarray, order: np.ndarray) -> None:
+        s = np.concatenate([self.scores, scores], axis=1)
+        i = np.concatenate([self.ids, ids], axis=1)
+        o = np.concatenate([self.order, order], axis=1)
+        if s.shape[1] > self.k:
+            keep = np.argpartition(-s, self.k - 1, axis=1)[:, : self.k]
+            s = np.take_along_axis(s, keep, axis=1)
+            i = np.take_along_axis(i, keep, axis=1)
+            o = np.take_along_axis(o, keep, axis=1)
+        self.scores, self.ids, self.order = s, i, o
+
+    def results(self) -> list[list[tuple[Any, float]]]:
+        """Per query: [(id, score)] best first (ties: the earlier row first)."""
+        out = []
+        for q in range(self.m):
+            rank = np.lexsort((self.order[q], -self.scores[q]))
+            out.append(
+                [
+                    (self.ids[q, j], float(self.scores[q, j]))
+                    for j in rank
+                    if np.isfinite(self.scores[q, j])
+                ]
+            )
+        return out
+
+
+def chunk_rows(queries: int, dim: int) -> int:
+    """Rows scored at once: bounds both the score matrix and the float32 copy of the rows."""
+    return max(_MIN_CHUNK_ROWS, min(_CHUNK_CELLS // max(queries, 1), _CHUNK_VALUES // max(dim, 1)))
+
+
+def _chunks(outdir: Path, files: list[str], queries: int) -> Iterator[tuple[Any, np.ndarray]]:
+    """(ids as an arrow array, embeddings float32 [n, dim]) for successive pieces of one shard."""
+    import pyarrow.parquet as pq
+
+    from .writers import fixed_list_to_numpy, read_embeddings, read_index
+
+    if any(f.endswith(".npy") for f in files):
+        emb = read_embeddings(outdir, files, mmap=True)
+        n, dim = emb.shape
+        del emb
+        rows = chunk_rows(queries, dim)
+        ids = read_index(outdir, files, ("id",)).column("id").combine_chunks()
+        if len(ids) != n:
+            raise InputError(
+                f"{outdir}: shard {files[0]} has {n} rows but its index {len(ids)}; "
+                "the shard is damaged"
+            )
+        for a in range(0, n, rows):
+            # A fresh mapping per piece, copied out and closed: the pages read so far
+            # leave the process, so memory stays at one piece, not one shard.
+            view = read_embeddings(outdir, files, mmap=True)
+            part = np.array(view[a : a + rows], dtype=np.float32)
+            del view
+            yield ids.slice(a, rows), part
+        return
+    pf = pq.ParquetFile(outdir / files[0])
+    dim = pf.schema_arrow.field("embedding").type.list_size
+    rows = chunk_rows(queries, dim)
+    for batch in pf.iter_batches(batch_size=rows, columns=["id", "embedding"]):
+        emb = fixed_list_to_numpy(batch.column(1)).astype(np.float32, copy=False)
+        yield batch.column(0), emb
+
+
+def search_corpus(corpus: Corpus, queries: np.ndarray, k: int) -> list[list[tuple[Any, float]]]:
+    """Top-k (id, dot product) per query over every committed shard of the OUTDIR."""
+    from .checkpoint import id_key
+
+    q = np.ascontiguousarray(queries, dtype=np.float32)
+    m = q.shape[0]
+    top = TopK(k, m)
+    dedupe = corpus.generations > 1
+    newer = np.zeros(0, np.uint64)  # sorted id keys of the (newer) generations already scanned
+    this_gen: list[np.ndarray] = []
+    gen = corpus.shards[0].gen
+    pos = 0
+    for shard in corpus.shards:
+        if shard.gen != gen:
+            newer = np.unique(np.concatenate([newer, *this_gen]))
+            this_gen, gen = [], shard.gen
+        for ids, emb in _chunks(corpus.path, shard.files, m):
+            if emb.shape[1] != q.shape[1]:
+                raise UsageError(
+                    f"{corpus.path} holds {emb.shape[1]}-dimensional embeddings but the query "
+                    f"model makes {q.shape[1]}-dimensional ones; use the OUTDIR's base model"
+                )
+            scores = q @ emb.T
+            if dedupe:  # a row re-embedded by a newer --incremental run is stale here
+                keys = np.fromiter((id_key(v) for v in ids.to_pylist()), np.uint64, len(ids))
+                at = np.minimum(np.searchsorted(newer, keys), max(len(newer) - 1, 0))
+                stale = newer[at] == keys if len(newer) else np.zeros(len(keys), bool)
+                if stale.any():
+                    scores[:, stale] = -np.inf
+                this_gen.append(keys)
+            top.add(scores, ids, pos)
+            pos += emb.shape[0]
+    return top.results()
+
+
+# ----------------------------------------------------------------- inputs
+
+
+@dataclass
+class Query:
+    id: Any
+    text: str
+
+
+def _open_text(path: Path) -> Any:
+    if path.name.endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
+def read_queries(text: str | None, path: Path | None, text_field: str = "query") -> list[Query]:
+    queries: list[Query] = []
+    if text is not None:
+        if not text.strip():
+            raise UsageError("the query text is empty")
+        queries.append(Query("q1" if path is not None else "query", text))
+    if path is not None:
+        try:
+            with _open_text(path) as f:
+                for n, line in enumerate(f, 1):
+                    if not line.strip():
+                        continue
+                    try:
+                        obj = json.loads(line)
+                    except ValueError as e:
+                        raise InputError(f"{path} line {n}: not valid JSON ({e})") from e
+                    q = obj.get(text_field) if isinstance(obj, dict) else None
+                    if not isinstance(q, str) or not q.strip():
+                        raise InputError(
+                            f"{path} line {n}: expected an object with a non-empty string "
+                            f"field {text_field!r}"
+                        )
+                    qid = obj.get("id")
+                    queries.append(Query(qid if qid is not None else f"q{len(queries) + 1}", q))
+        except OSError as e:
+            raise InputError(f"--queries {path}: cannot read ({e})") from e
+    if not queries:
+        raise UsageError('give a query: specter2 search OUTDIR "query text", or --queries FILE')
+    return queries
+
+
+def read_titles(
+    path: Path, wanted: set[str], id_field: str | None, title_field: str
+) -> dict[str, str]:
+    """Titles of the `wanted` ids (compared as strings), streaming through JSONL or Parquet."""
+    from .config import ID_FIELDS
+
+    found: dict[str, str] = {}
+    names = [id_field] if id_field else list(ID_FIELDS)
+    try:
+        if path.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            pf = pq.ParquetFile(path)
+            cols = set(pf.schema_arrow.names)
+            idf = next((n for n in names if n in cols), None)
+            if idf is None or title_field not in cols:
+                raise InputError(
+                    f"--papers {path}: needs an id column ({', '.join(names)}) and "
+                    f"{title_field!r}; set --id-field/--title-field"
+                )
+            for batch in pf.iter_batches(columns=[idf, title_field]):
+                for rid, title in zip(
+                    batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True
+                ):
+                    if rid is not None and str(rid) in wanted and str(rid) not in found:
+                        found[str(rid)] = title or ""
+            return found
+        with _open_text(path) as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except ValueError:
+                    continue  # a bad line in a titles file does not stop a search
+                if not isinstance(obj, dict):
+                    continue
+                rid = next((obj[n] for n in names if obj.get(n) is not None), None)
+                if rid is not None and str(rid) in wanted and str(rid) not in found:
+                    title = obj.get(title_field)
+                    found[str(rid)] = title if isinstance(title, str) else ""
+                    if len(found) == len(wanted):
+                        break
+    except OSError as e:
+        raise InputError(f"--papers {path}: cannot read ({e})") from e
+    return found
+
+
+# ----------------------------------------------------------------- output
+
+
+def format_table(
+    queries: list[Query], results: list[list[tuple[Any, float]]], titles: dict[str, str] | None
+) -> str:
+    blocks = []
+    for q, hits in zip(queries, results, strict=True):
+        lines = [f"query {q.id}: {q.text}"]
+        width = max([len("id"), *(len(str(i)) for i, _ in hits)])
+        head = f"{'rank':>4}  {'id':<{width}}  {'score':>10}"
+        lines.append(head + ("  title" if titles is not None else ""))
+        for r, (pid, score) in enumerate(hits, 1):
+            row = f"{r:>4}  {pid!s:<{width}}  {score:>10.4f}"
+            if titles is not None:
+                title = " ".join(titles.get(str(pid), "").split())
+                row += "  " + (title[:97] + "..." if len(title) > 100 else title)
+            lines.append(row.rstrip())
+        if not hits:
+            lines.append("   (no papers)")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def json_lines(
+    queries: list[Query], results: list[list[tuple[Any, float]]], titles: dict[str, str] | None
+) -> list[str]:
+    out = []
+    for q, hits in zip(queries, results, strict=True):
+        items = []
+        for r, (pid, score) in enumerate(hits, 1):
+            item: dict[str, Any] = {"rank": r, "id": pid, "score": score}
+            if titles is not None:
+                item["title"] = titles.get(str(pid))
+            items.append(item)
+        out.append(
+            json.dumps({"query_id": q.id, "query": q.text, "results": items}, ensure_ascii=False)
+        )
+    return out
+
+
+# ----------------------------------------------------------------- the command
+
+
+def run_search(
+    outdir: Path,
+    queries: list[Query],
+    k: int,
+    base_model: str | None = None,
+    adapter_path: str | None = None,
+    device: str = "auto",
+    offline: bool = False,
+    engine: str = "auto",
+) -> tuple[Corpus, list[list[tuple[Any, float]]]]:
+    from .config import ModelSettings
+    from .encoder import load_encoder
+
+    if k < 1:
+        raise UsageError(f"-k {k}: must be at least 1")
+    corpus = open_corpus(outdir)
+    base = check_searchable(corpus, base_model)
+    stored_rev = corpus.model.get("revision")
+    settings = ModelSettings(
+        base_model=base,
+        adapter="adhoc_query",
+        adapter_path=adapter_path,
+        revision=stored_rev if base == corpus.model["base_model"] else None,
+        normalize=bool(corpus.model.get("normalize", False)),
+    )
+    if not corpus.complete:
+        log.warning(
+            "%s is not complete (no _SUCCESS): searching the %d records committed so far",
+            outdir,
+            corpus.rows,
+        )
+    enc = load_encoder(settings, device=device, engine=engine, offline=offline)
+    qvec = enc.embed_texts([q.text for q in queries])
+    return corpus, search_corpus(corpus, qvec, k)
+
+
+def search_command(
+    outdir: Annotated[
+        Path,
+        typer.Argument(
+            help="Output folder of `specter2 embed --adapter proximity`.", show_default=False
+        ),
+    ],
+    query: Annotated[
+        str | None, typer.Argument(help="Query text (or use --queries).", show_default=False)
+    ] = None,
+    k: Annotated[int, typer.Option("-k", "--top-k", help="Results per query.")] = 10,
+    queries: Annotated[
+        Path | None,
+        typer.Option(
+            help='JSONL file of queries: {"id": ..., "query": "..."} per line.',
+            show_default=False,
+        ),
+    ] = None,
+    papers: Annotated[
+        Path | None,
+        typer.Option(
+            help="The papers' JSONL or Parquet file, to print titles.", show_default=False
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per query (JSONL) on stdout.")
+    ] = False,
+    base_model: Annotated[
+        str | None,
+        typer.Option(
+            help="Hub id or folder of the base model for the queries (default: the OUTDIR's; "
+            "must be the same model).",
+            show_default=False,
+        ),
+    ] = None,
+    adapter_path: Annotated[
+        str | None,
+        typer.Option(
+            help="Hub id or folder of the query adapter (default: allenai/specter2_adhoc_query).",
+            show_default=False,
+        ),
+    ] = None,
+    id_field: Annotated[
+        str | None, typer.Option(help="Id field of --papers (default: id, paper_id, ...).")
+    ] = None,
+    title_field: Annotated[str, typer.Option(help="Title field of --papers.")] = "title",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Never contact the Hub; use the local cache only.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
+) -> None:
+    """Rank the papers in OUTDIR against search queries (dot product, adhoc_query adapter).
+
+    Exit codes: 0 done, 2 usage (OUTDIR not embedded with proximity, other base model),
+    3 input, 4 environment (model not found).
+    """
+    from .cli import fail, setup_logging
+
+    setup_logging(quiet)
+    try:
+        qs = read_queries(query, queries)
+        _, results = run_search(outdir, qs, k, base_model, adapter_path, device, offline)
+        titles = None
+        if papers is not None:
+            wanted = {str(pid) for hits in results for pid, _ in hits}
+            titles = read_titles(papers, wanted, id_field, title_field)
+    except Specter2Error as e:
+        fail(e)
+    if as_json:
+        for line in json_lines(qs, results, titles):
+            typer.echo(line)
+    else:
+        typer.echo(format_table(qs, results, titles))
+    sys.stdout.flush()
