@@ -311,9 +311,9 @@ class OutDir:
                 continue
             p.unlink(missing_ok=True)
             n += 1
-        for p in self.state.glob(".*.tmp*"):
+        for p in self.state.glob(f".{self.manifest_path(gen, rank).name}.tmp*"):
             with contextlib.suppress(OSError):
-                p.unlink()
+                p.unlink()  # only this rank's: other ranks write theirs right now
         return n
 
     def rejects_path(self, gen: int, rank: int, world: int) -> Path:
