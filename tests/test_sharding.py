@@ -181,3 +181,32 @@ def test_explicit_flags_win_and_bad_ranks_are_usage_errors() -> None:
                 "SLURM_ARRAY_TASK_MAX": "4",
             }
         )
+
+
+@pytest.mark.slow
+def test_devices_runs_one_worker_per_device(
+    tiny_models: dict[str, Path], encoder: Encoder, inputs: dict[str, list[str]], tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    from specter2_cli.multi import strip_options
+
+    assert strip_options(["a", "--devices", "x", "--device=cpu", "--num-shards", "3", "b"]) == [
+        "a",
+        "b",
+    ]
+    out = tmp_path / "multi"
+    cmd = [sys.executable, "-m", "specter2_cli.cli", "embed", *inputs["mixed"], "-o", str(out),
+           "--base-model", str(tiny_models["base"]), "--adapter-path", str(tiny_models["proximity"]),
+           "--devices", "cpu,cpu", "--shard-size", "9", "--no-progress"]  # fmt: skip
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    st = job_status(out)
+    assert st.complete and len(st.ranks) == 2
+    single = tmp_path / "single"
+    embed_files(inputs["mixed"], single, encoder=encoder, settings=settings(encoder))
+    merge(out, tmp_path / "a.parquet")
+    merge(single, tmp_path / "b.parquet")
+    a, b = pq.read_table(tmp_path / "a.parquet"), pq.read_table(tmp_path / "b.parquet")
+    assert a.column("id").to_pylist() == b.column("id").to_pylist()

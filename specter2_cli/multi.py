@@ -1,0 +1,76 @@
+"""`--devices`: one worker process per device on this node, through the same rank machinery.
+
+With D devices inside rank R of W (a SLURM array task, say), worker i runs as
+shard R*D+i of W*D, so a 4-GPU node needs no array and an array of 4-GPU nodes
+still covers the input exactly once.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from typing import Any
+
+from .errors import EXIT_INTERRUPTED, EXIT_OK, UsageError
+from .launchers import detect_rank
+
+_DROP = {"--devices": 1, "--device": 1, "--shard-index": 1, "--num-shards": 1}
+
+
+def parse_devices(spec: str) -> list[str]:
+    if spec == "all":
+        import torch
+
+        n = torch.cuda.device_count()
+        if n == 0:
+            raise UsageError("--devices all: no CUDA device is visible")
+        return [f"cuda:{i}" for i in range(n)]
+    devices = [d.strip() for d in spec.split(",") if d.strip()]
+    if not devices:
+        raise UsageError("--devices: name devices, e.g. cuda:0,cuda:1, or 'all'")
+    return devices
+
+
+def strip_options(argv: list[str]) -> list[str]:
+    """argv without the options that each worker gets its own value of."""
+    out: list[str] = []
+    skip = 0
+    for a in argv:
+        if skip:
+            skip -= 1
+            continue
+        name = a.split("=", 1)[0]
+        if name in _DROP:
+            skip = 0 if "=" in a else _DROP[name]
+            continue
+        out.append(a)
+    return out
+
+
+def run_devices(spec: str, argv: list[str], shard_index: int | None, num_shards: int | None) -> int:
+    devices = parse_devices(spec)
+    outer = detect_rank(shard_index, num_shards)
+    d = len(devices)
+    base = strip_options(argv)
+    procs: list[subprocess.Popen[bytes]] = []
+    for i, dev in enumerate(devices):
+        cmd = [sys.executable, "-m", "specter2_cli.cli", *base, "--device", dev,
+               "--shard-index", str(outer.rank * d + i), "--num-shards", str(outer.world * d)]  # fmt: skip
+        procs.append(subprocess.Popen(cmd))
+
+    def forward(signum: int, frame: Any) -> None:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signum)
+
+    old = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)}
+    try:
+        codes = [p.wait() for p in procs]
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    failed = [c for c in codes if c not in (EXIT_OK, EXIT_INTERRUPTED)]
+    if failed:
+        return failed[0] if failed[0] > 0 else 1
+    return EXIT_INTERRUPTED if EXIT_INTERRUPTED in codes else EXIT_OK
