@@ -335,6 +335,9 @@ def load_encoder(
     hf_logging.set_verbosity_error()
     from adapters import AutoAdapterModel
 
+    # "none are activated" is printed while loading, before set_active: noise at this point
+    logging.getLogger("adapters").setLevel(logging.ERROR)
+
     dev = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, dev)
     kw: dict[str, Any] = {"revision": settings.revision} if settings.revision else {}

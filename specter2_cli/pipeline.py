@@ -497,7 +497,15 @@ class EmbedJob:
             changed=sum(w.changed for w in pending.windows),
         )
         m.shards.append(entry)
-        out.save_manifest(m)
+        try:
+            out.save_manifest(m)
+        except Exception:
+            # not committed after all (disk full?): take the shard back so readers see
+            # exactly the committed rows; the rerun writes it again
+            m.shards.pop()
+            for name in files:
+                (out.path / name).unlink(missing_ok=True)
+            raise
         if self.on_shard_committed is not None:
             self.on_shard_committed(entry)
 
