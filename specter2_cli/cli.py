@@ -152,9 +152,12 @@ def embed(
         DType, typer.Option(help="Compute precision; auto: float16 on CUDA, float32 on CPU.")
     ] = DType.auto,
     batch_tokens: Annotated[
-        int, typer.Option(help="Padded tokens per batch (rows x longest row).")
-    ] = 16_384,
-    max_batch_rows: Annotated[int, typer.Option(help="At most this many rows per batch.")] = 512,
+        int,
+        typer.Option(
+            help="Padded tokens per batch (rows x longest row); 0: 131072 on CUDA, 16384 on CPU."
+        ),
+    ] = 0,
+    max_batch_rows: Annotated[int, typer.Option(help="At most this many rows per batch.")] = 1_024,
     sort_window: Annotated[
         int, typer.Option(help="Records sorted by length together (bounds memory).")
     ] = 8_192,

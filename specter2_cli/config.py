@@ -76,20 +76,27 @@ class EmbedSettings:
     format: Format = "parquet"
     shard_size: int = 50_000
     sort_window: int = 8_192
-    batch_tokens: int = 16_384
-    max_batch_rows: int = 512
+    batch_tokens: int = 0  # 0: auto, see resolved_batch_tokens
+    max_batch_rows: int = 1_024
     on_error: OnError = "fail"
     engine: Literal["auto", "fused", "reference"] = "auto"
 
     def __post_init__(self) -> None:
-        for name in ("shard_size", "sort_window", "batch_tokens", "max_batch_rows"):
+        for name in ("shard_size", "sort_window", "max_batch_rows"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name.replace('_', '-')} must be positive")
-        if self.batch_tokens < self.model.max_length:
+        if self.batch_tokens and self.batch_tokens < self.model.max_length:
             raise ValueError(
                 f"--batch-tokens ({self.batch_tokens}) must be at least --max-length "
                 f"({self.model.max_length}) so that one full-length record fits a batch"
             )
+
+    def resolved_batch_tokens(self, device: str) -> int:
+        """--batch-tokens, or the default for the device: big batches keep a GPU busy
+        (fewer, larger kernel launches); on a CPU they only cost memory."""
+        if self.batch_tokens:
+            return self.batch_tokens
+        return 131_072 if device.startswith("cuda") else 16_384
 
     def job_identity(self) -> dict[str, Any]:
         """Settings that must match for two runs to write into the same OUTDIR.

@@ -155,6 +155,16 @@ def resolve_dtype(dtype: str, device: str) -> torch.dtype:
 
 
 @dataclass
+class Pending:
+    """A window queued on the device: results land in `result` once `event` has passed."""
+
+    packing: Packing
+    result: Any  # torch.Tensor [n, hidden] float32 (pinned host memory on CUDA)
+    finite: Any  # torch.Tensor [n] bool
+    event: Any  # torch.cuda.Event, None on CPU
+
+
+@dataclass
 class EncoderStats:
     batches: int = 0
     rows: int = 0
@@ -215,6 +225,16 @@ class Encoder:
         self, packing: Packing, n_rows: int, should_stop: Callable[[], bool] | None = None
     ) -> np.ndarray:
         """Embeddings [n_rows, hidden] float32 in window order. One device sync per window."""
+        return self.collect(self.submit(packing, n_rows, should_stop))
+
+    def submit(
+        self, packing: Packing, n_rows: int, should_stop: Callable[[], bool] | None = None
+    ) -> Pending:
+        """Queue a window's batches on the device without waiting for them.
+
+        On CUDA the results come back through a pinned buffer and an event, so the
+        caller can write the previous window while this one runs.
+        """
         import torch
 
         on_cuda = self.device.startswith("cuda")
@@ -237,12 +257,31 @@ class Encoder:
                 self.stats.batches += 1
                 self.stats.rows += len(b.rows)
             result = out.float()
-            bad = ~torch.isfinite(result).all(dim=1)
-            if bool(bad.any()):  # rare: fp16 overflow; redo those rows in fp32
-                result = self._rerun_fp32(packing, result, bad)
+            finite = torch.isfinite(result).all(dim=1)
+            if on_cuda:
+                host = torch.empty(result.shape, dtype=torch.float32, pin_memory=True)
+                host_finite = torch.empty(finite.shape, dtype=torch.bool, pin_memory=True)
+                host.copy_(result, non_blocking=True)
+                host_finite.copy_(finite, non_blocking=True)
+                event = torch.cuda.Event()
+                event.record()
+                return Pending(packing, host, host_finite, event)
+            return Pending(packing, result, finite, None)
+
+    def collect(self, pending: Pending) -> np.ndarray:
+        """Wait for a submitted window; rows that overflowed in fp16 are redone in fp32."""
+        import torch
+
+        if pending.event is not None:
+            pending.event.synchronize()
+        result, finite = pending.result, pending.finite
+        with torch.inference_mode():
+            if not bool(finite.all()):  # rare: fp16 overflow; redo those rows in fp32
+                result = self._rerun_fp32(pending.packing, result.to(self.device), ~finite)
+                result = result.cpu()
             if self.settings.normalize:
                 result = torch.nn.functional.normalize(result, dim=-1)
-            arr = result.cpu().numpy()
+            arr = result.numpy()
         if self.stats.first_batch_s is None:
             self.stats.first_batch_s = time.perf_counter() - self._created
         return arr

@@ -38,7 +38,7 @@ from .checkpoint import (
     text_hash,
 )
 from .config import EmbedSettings, FieldSettings
-from .encoder import Encoder, WindowAbandoned, load_encoder
+from .encoder import Encoder, Pending, WindowAbandoned, load_encoder
 from .errors import InputError, Interrupted, UsageError
 from .launchers import RankInfo, detect_rank
 from .records import (
@@ -402,9 +402,43 @@ class EmbedJob:
             daemon=True,
         )
         producer.start()
-        writer: ShardWriter | None = None
-        pending = _PendingShard()
         m = state.manifest
+        shard = _OpenShard()
+
+        def finish(w: Window, handle: Pending | None) -> None:
+            """Write a computed window into the open shard; commit the shard at its end."""
+            emb = (
+                encoder.collect(handle)
+                if handle is not None
+                else np.zeros((0, encoder.hidden_size), np.float32)
+            )
+            if w.records:
+                if shard.writer is None:
+                    shard.writer = ShardWriter(
+                        out.path,
+                        shard_name(m.gen, m.rank, m.world, len(m.shards)),
+                        s.format,
+                        id_type,
+                        encoder.hidden_size,
+                        s.output_dtype,
+                        metadata,
+                    )
+                shard.writer.write(_rows(w, emb))
+                faults.point("shard_write")
+            self._write_rejects(w.rejects, state, rejects_path)
+            shard.windows.append(w)
+            progress.update(len(w.records), w.packing.real_tokens if w.packing else 0)
+            if w.shard_end or w.error is not None:
+                self._commit(shard, out, state)
+            if w.error is not None:
+                raise InputError(
+                    f"{w.error.message()}\n"
+                    f"{_committed_note(m)} Fix the record, or rerun with --on-error skip "
+                    "to set bad records aside in the rejects file and go on."
+                )
+
+        # One window in flight: window k+1 runs on the device while window k is written.
+        inflight: tuple[Window, Pending | None] | None = None
         try:
             while True:
                 item = _get(windows, self.stop)
@@ -414,51 +448,29 @@ class EmbedJob:
                     raise item
                 w: Window = item
                 try:
-                    emb = (
-                        encoder.encode_packing(w.packing, len(w.records), self.stop)
+                    handle = (
+                        encoder.submit(w.packing, len(w.records), self.stop)
                         if w.packing is not None
-                        else np.zeros((0, encoder.hidden_size), np.float32)
+                        else None
                     )
                 except WindowAbandoned:
                     break
-                if w.records:
-                    if writer is None:
-                        index = len(m.shards)
-                        writer = ShardWriter(
-                            out.path,
-                            shard_name(m.gen, m.rank, m.world, index),
-                            s.format,
-                            id_type,
-                            encoder.hidden_size,
-                            s.output_dtype,
-                            metadata,
-                        )
-                    writer.write(_rows(w, emb))
-                    faults.point("shard_write")
-                self._write_rejects(w.rejects, state, rejects_path)
-                pending.add(w)
-                tokens = w.packing.real_tokens if w.packing else 0
-                progress.update(len(w.records), tokens)
-                if w.shard_end or w.error is not None:
-                    self._commit(writer, pending, out, state, summary)
-                    writer, pending = None, _PendingShard()
-                if w.error is not None:
-                    raise InputError(
-                        f"{w.error.message()}\n"
-                        f"{_committed_note(m)} Fix the record, or rerun with --on-error skip "
-                        "to set bad records aside in the rejects file and go on."
-                    )
+                if inflight is not None:
+                    finish(*inflight)
+                inflight = (w, handle)
+            if inflight is not None:
+                finish(*inflight)
+                inflight = None
             if self.stop():
-                if pending.windows:
-                    self._commit(writer, pending, out, state, summary)
-                    writer = None
+                if shard.windows:
+                    self._commit(shard, out, state)
                 raise Interrupted(
                     f"stopped by {self.stop.signal_name}: {m.rows} records committed in "
                     f"{len(m.shards)} shards; rerun the same command to resume"
                 )
         except BaseException:
-            if writer is not None:
-                writer.abort()
+            if shard.writer is not None:
+                shard.writer.abort()
             raise
         finally:
             producer_stop.set()
@@ -466,35 +478,29 @@ class EmbedJob:
             producer.join(timeout=10)
             _fill_from_manifest(summary, m)
 
-    def _commit(
-        self,
-        writer: ShardWriter | None,
-        pending: _PendingShard,
-        out: OutDir,
-        state: _RankState,
-        summary: RunSummary,
-    ) -> None:
+    def _commit(self, shard: _OpenShard, out: OutDir, state: _RankState) -> None:
         """The commit point: shard published, rejects fsynced, then the manifest replaced."""
-        files = writer.commit() if writer is not None else []
+        files = shard.writer.commit() if shard.writer is not None else []
+        shard.writer = None
         faults.point("after_rename")
         if state.rejects_file is not None:
             state.rejects_file.flush()
             os.fsync(state.rejects_file.fileno())
         m = state.manifest
-        last = pending.windows[-1]
+        last = shard.windows[-1]
         assert last.cursor is not None
         entry = ShardEntry(
             index=len(m.shards),
             files=files,
-            rows=sum(len(w.records) for w in pending.windows),
-            rejected=sum(len(w.rejects) for w in pending.windows),
-            truncated=sum(w.truncated for w in pending.windows),
+            rows=sum(len(w.records) for w in shard.windows),
+            rejected=sum(len(w.rejects) for w in shard.windows),
+            truncated=sum(w.truncated for w in shard.windows),
             cursor=last.cursor.as_list(),
             rejects_bytes=state.rejects_bytes,
-            real_tokens=sum(w.packing.real_tokens for w in pending.windows if w.packing),
-            padded_tokens=sum(w.packing.padded_tokens for w in pending.windows if w.packing),
-            skipped=sum(w.skipped for w in pending.windows),
-            changed=sum(w.changed for w in pending.windows),
+            real_tokens=sum(w.packing.real_tokens for w in shard.windows if w.packing),
+            padded_tokens=sum(w.packing.padded_tokens for w in shard.windows if w.packing),
+            skipped=sum(w.skipped for w in shard.windows),
+            changed=sum(w.changed for w in shard.windows),
         )
         m.shards.append(entry)
         try:
@@ -506,6 +512,7 @@ class EmbedJob:
             for name in files:
                 (out.path / name).unlink(missing_ok=True)
             raise
+        shard.windows = []
         if self.on_shard_committed is not None:
             self.on_shard_committed(entry)
 
@@ -548,7 +555,7 @@ class EmbedJob:
                     w.truncated = int(tok.truncated.sum())
                     w.packing = pack(
                         tok,
-                        self.settings.batch_tokens,
+                        self.settings.resolved_batch_tokens(encoder.device),
                         self.settings.max_batch_rows,
                         encoder.tokenizer.pad_token_id,
                         max_positions=encoder.max_positions,
@@ -622,11 +629,11 @@ def _duplicate(f: InputFile, r: Record) -> Rejected:
 
 
 @dataclass
-class _PendingShard:
-    windows: list[Window] = field(default_factory=list)
+class _OpenShard:
+    """The shard being written: its writer and the windows in it so far."""
 
-    def add(self, w: Window) -> None:
-        self.windows.append(w)
+    writer: ShardWriter | None = None
+    windows: list[Window] = field(default_factory=list)
 
 
 def _rows(w: Window, emb: np.ndarray) -> Rows:
