@@ -34,9 +34,7 @@ def small(enc: Encoder) -> EmbedSettings:
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("c")
-    return write_jsonl(
-        d / "p.jsonl", list(synthetic_papers(800, seed=2, mean_words=8, sd_words=3))
-    )
+    return write_jsonl(d / "p.jsonl", list(synthetic_papers(800, seed=2, mean_words=8, sd_words=3)))
 
 
 def visible_files_are_whole(outdir: Path) -> int:
