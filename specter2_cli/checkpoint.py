@@ -22,7 +22,9 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from .config import describe_differences
-from .errors import LockHeld, OutputError, UsageError
+from .errors import EnvironmentProblem, LockHeld, OutputError, UsageError
 from .writers import atomic_write_text, fsync_dir, output_error
 
 STATE = "_specter2"
@@ -40,6 +42,11 @@ FORMAT_VERSION = 1
 
 def suffix(gen: int, rank: int, world: int) -> str:
     return ("" if gen == 0 else f"-g{gen:04d}") + ("" if world == 1 else f"-r{rank:05d}")
+
+
+# Every file this tool writes in OUTDIR matches one of these; nothing else is ever deleted.
+SHARD_FILE = re.compile(r"^\.?part(-g\d{4})?(-r\d{5})?-\d{5}\.(parquet|npy|ids\.parquet)(\.tmp)?$")
+OWN_FILE = re.compile(r"^(_rejects(-g\d{4})?(-r\d{5})?\.jsonl|_SUCCESS)$")
 
 
 def shard_name(gen: int, rank: int, world: int, index: int) -> str:
@@ -121,8 +128,14 @@ class RankLock:
         self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        except OSError as e:
             os.close(self.fd)
+            if not isinstance(e, BlockingIOError):
+                raise EnvironmentProblem(
+                    f"{path}: the file system does not support locks ({e.strerror}); "
+                    "put the output on a file system with flock support (local disk, NFSv4, "
+                    "Lustre mounted with -o flock)"
+                ) from e
             holder = _read_holder(path)
             raise LockHeld(
                 f"{what} is being written by another process{holder}; wait for it to finish "
@@ -170,6 +183,14 @@ class OutDir:
     # setup -------------------------------------------------------------
 
     def prepare(self) -> None:
+        if self.path.is_dir() and not self.exists():
+            foreign = sorted(p.name for p in self.path.iterdir() if SHARD_FILE.match(p.name))
+            if foreign:
+                raise UsageError(
+                    f"{self.path} holds files named like specter2 shards ({', '.join(foreign[:3])}"
+                    f"{', ...' if len(foreign) > 3 else ''}) but no _specter2/job.json: they were "
+                    "not written by specter2 (or its state was deleted); use an empty folder"
+                )
         try:
             self.state.mkdir(parents=True, exist_ok=True)
             probe = self.state / f".probe{os.getpid()}"
@@ -185,7 +206,6 @@ class OutDir:
         """--overwrite: remove what earlier runs wrote (only files this tool names)."""
         if not self.path.exists():
             return
-        lock = self.state / "job.lock"
         if self.state.exists():
             for p in self.state.glob("*.lock"):
                 if is_locked(p):
@@ -193,12 +213,10 @@ class OutDir:
                         f"{self.path} is being written by another process; not wiping it"
                     )
         for p in self.path.iterdir():
-            n = p.name
-            if n.startswith(("part-", ".part-", "_rejects", "_SUCCESS")) and p.is_file():
+            if (SHARD_FILE.match(p.name) or OWN_FILE.match(p.name)) and p.is_file():
                 p.unlink()
         if self.state.exists():
             shutil.rmtree(self.state)
-        del lock
 
     def job(self) -> dict[str, Any] | None:
         p = self.state / "job.json"
@@ -208,7 +226,7 @@ class OutDir:
         """Record the job's settings once; later runs must match them."""
         path = self.state / "job.json"
         if not path.exists():
-            tmp = self.state / f".job.json.{os.getpid()}"
+            tmp = self.state / f".job.json.{_unique()}"
             tmp.write_text(json.dumps(identity, indent=1, sort_keys=True))
             try:
                 os.link(tmp, path)  # atomic create-if-absent, also on NFS
@@ -240,8 +258,21 @@ class OutDir:
         self, inputs: list[dict[str, Any]], world: int, incremental: bool
     ) -> Generation:
         """The generation this run belongs to: one per distinct input (incremental runs)."""
+        stdin = inputs == [{"path": "-"}]
         while True:
             gens = self.generations()
+            if stdin:
+                # stdin has no identity: resume its newest unfinished run, or start a new one
+                mine = [g for g in gens if [d["path"] for d in g.inputs] == ["-"]]
+                if mine and not self.generation_complete(mine[-1]):
+                    return mine[-1]
+                if mine and not incremental:
+                    raise UsageError(
+                        f"{self.path} already holds a finished run from stdin; pass "
+                        "--incremental to add the records on stdin, or --overwrite to start over"
+                    )
+                if gens:
+                    inputs = [{"path": "-", "run": len(mine)}]
             for g in gens:
                 if g.inputs == inputs:
                     if g.world != world:
@@ -259,11 +290,13 @@ class OutDir:
                 )
             n = gens[-1].gen + 1 if gens else 0
             g = Generation(n, inputs, world, incremental, time.time())
-            tmp = self.state / f".gen-{n:04d}.json.{os.getpid()}"
+            tmp = self.state / f".gen-{n:04d}.json.{_unique()}"
             tmp.write_text(json.dumps(asdict(g), indent=1))
             try:
                 os.link(tmp, self.state / f"gen-{n:04d}.json")
                 fsync_dir(self.state)
+                if n > 0:  # the job is not complete again until the new run is
+                    (self.path / "_SUCCESS").unlink(missing_ok=True)
                 return g
             except FileExistsError:
                 continue  # another rank created it first: look again
@@ -299,16 +332,16 @@ class OutDir:
 
     def sweep(self, gen: int, rank: int, world: int, keep: set[str]) -> int:
         """Remove temp files and uncommitted shards of this rank left by a killed run."""
-        prefix = shard_name(gen, rank, world, 0)[:-5]
+        prefix = shard_name(gen, rank, world, 0)[:-5]  # "part-r00003-" for rank 3
         n = 0
         for p in self.path.iterdir():
             name = p.name
-            mine = name.startswith((prefix, "." + prefix))
-            if not mine or name in keep:
+            if name in keep or not SHARD_FILE.match(name):
                 continue
-            rest = name.lstrip(".")[len(prefix) :]
-            if not rest[:5].isdigit():  # e.g. prefix "part-" must not match "part-r00001-..."
-                continue
+            if not name.lstrip(".")[len(prefix) :][:5].isdigit() or not name.lstrip(".").startswith(
+                prefix
+            ):
+                continue  # another rank's or generation's shard
             p.unlink(missing_ok=True)
             n += 1
         for p in self.state.glob(f".{self.manifest_path(gen, rank).name}.tmp*"):
@@ -319,14 +352,23 @@ class OutDir:
     def rejects_path(self, gen: int, rank: int, world: int) -> Path:
         return self.path / rejects_name(gen, rank, world)
 
-    def mark_success_if_complete(self, gen: Generation) -> bool:
+    def generation_complete(self, gen: Generation) -> bool:
         done = {m.rank for m in self.manifests(gen.gen) if m.done}
-        if len(done) == gen.world:
+        return len(done) == gen.world
+
+    def mark_success_if_complete(self, gen: Generation) -> bool:
+        newest = self.generations()[-1]
+        if gen.gen == newest.gen and self.generation_complete(gen):
             atomic_write_text(
                 self.path / "_SUCCESS", json.dumps({"gen": gen.gen, "ranks": gen.world}) + "\n"
             )
             return True
         return False
+
+
+def _unique() -> str:
+    """A temp-name suffix no other process on any node uses at the same time."""
+    return f"{socket.gethostname()}.{os.getpid()}"
 
 
 def _describe_input_change(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[str]:
@@ -372,39 +414,45 @@ def text_hash(text: str) -> int:
 
 
 class KeySet:
-    """A set of 64-bit keys in 8 bytes each: a sorted array plus a small pending set.
+    """A set of 64-bit keys in ~8 bytes each: sorted runs of geometric sizes plus a small set.
 
-    A Python set of 200M ids would not fit in memory; this one grows by 8 bytes an id.
+    A Python set of 200M ids would not fit in memory. New keys collect in a set;
+    every 64k they become a sorted run, and runs of similar size are merged, so
+    each key is re-sorted O(log n) times in all and a lookup checks O(log n) runs.
     """
 
     _FLUSH = 65_536
 
     def __init__(self, keys: np.ndarray | None = None) -> None:
-        self._sorted = (
-            np.unique(keys.astype(np.uint64))
-            if keys is not None and len(keys)
-            else np.zeros(0, np.uint64)
-        )
+        self._runs: list[np.ndarray] = []
+        if keys is not None and len(keys):
+            self._runs.append(np.unique(keys.astype(np.uint64)))
         self._pending: set[int] = set()
 
     def __len__(self) -> int:
-        return len(self._sorted) + len(self._pending)
+        return sum(len(r) for r in self._runs) + len(self._pending)
 
     def __contains__(self, key: int) -> bool:
         if key in self._pending:
             return True
-        i = int(np.searchsorted(self._sorted, np.uint64(key)))
-        return i < len(self._sorted) and int(self._sorted[i]) == key
+        k = np.uint64(key)
+        for run in self._runs:
+            i = int(np.searchsorted(run, k))
+            if i < len(run) and run[i] == k:
+                return True
+        return False
 
     def add(self, key: int) -> None:
         self._pending.add(key)
         if len(self._pending) >= self._FLUSH:
-            self._merge()
+            self._flush()
 
-    def _merge(self) -> None:
-        extra = np.fromiter(self._pending, dtype=np.uint64, count=len(self._pending))
-        self._sorted = np.union1d(self._sorted, extra)
+    def _flush(self) -> None:
+        run = np.sort(np.fromiter(self._pending, dtype=np.uint64, count=len(self._pending)))
         self._pending.clear()
+        while self._runs and len(self._runs[-1]) <= 2 * len(run):
+            run = np.union1d(self._runs.pop(), run)
+        self._runs.append(run)
 
 
 class KeyMap:

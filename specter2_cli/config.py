@@ -38,6 +38,8 @@ class ModelSettings:
         if self.adapter not in ADAPTER_IDS:
             names = ", ".join(ADAPTER_IDS)
             raise ValueError(f"unknown adapter {self.adapter!r}: choose one of {names}")
+        if self.adapter == "none" and self.adapter_path:
+            raise ValueError("--adapter-path needs an adapter: drop it, or choose --adapter")
         if not 2 <= self.max_length <= 512:
             raise ValueError(f"max_length must be between 2 and 512, got {self.max_length}")
 

@@ -47,7 +47,7 @@ class JobStatus:
 
     @property
     def missing(self) -> list[RankStatus]:
-        return [r for r in self.ranks if r.state != "done"]
+        return [r for r in self.ranks if r.state not in ("done", "superseded")]
 
     @property
     def complete(self) -> bool:
@@ -71,6 +71,7 @@ def job_status(path: str | os.PathLike[str]) -> JobStatus:
         raise UsageError(f"{path}: not a specter2 output folder (no _specter2/job.json)")
     st = JobStatus(str(out.path), out.job(), out.generations())
     manifests = {(m.gen, m.rank): m for m in out.manifests()}
+    newest = st.generations[-1].gen if st.generations else -1
     for g in st.generations:
         for r in range(g.world):
             m = manifests.get((g.gen, r))
@@ -80,6 +81,10 @@ def job_status(path: str | os.PathLike[str]) -> JobStatus:
                 state = "not started"
             else:
                 state = "done" if m.done else "interrupted"
+            if state != "done" and g.gen < newest:
+                # a later --incremental run re-read the whole input and embedded
+                # whatever this one had not committed
+                state = "superseded"
             st.ranks.append(
                 RankStatus(
                     g.gen,

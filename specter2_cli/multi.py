@@ -57,7 +57,8 @@ def run_devices(spec: str, argv: list[str], shard_index: int | None, num_shards:
     for i, dev in enumerate(devices):
         cmd = [sys.executable, "-m", "specter2_cli.cli", *base, "--device", dev,
                "--shard-index", str(outer.rank * d + i), "--num-shards", str(outer.world * d)]  # fmt: skip
-        procs.append(subprocess.Popen(cmd))
+        # own session: a terminal's Ctrl-C reaches the workers once, through forward()
+        procs.append(subprocess.Popen(cmd, start_new_session=True))
 
     def forward(signum: int, frame: Any) -> None:
         for p in procs:

@@ -165,8 +165,14 @@ class SignalHandlers:
 
     def _handle(self, signum: int, frame: Any) -> None:
         name = signal.Signals(signum).name
-        if self.flag():  # second signal: stop now
-            raise KeyboardInterrupt
+        if self.flag():
+            # Schedulers often deliver the same request twice (scancel signals every
+            # process of the job; a batch script forwards it again): only a second
+            # Ctrl-C means "stop now, do not commit".
+            if signum == signal.SIGINT and self.flag.signal_name == "SIGINT":
+                raise KeyboardInterrupt
+            log.info("%s received again: still finishing the shard in progress", name)
+            return
         log.warning("%s received: finishing the shard in progress, then exiting", name)
         self.flag.set(name)
 
@@ -284,7 +290,16 @@ class EmbedJob:
             self.encoder = load_encoder(
                 s.model, device=s.device, dtype=s.dtype, engine=s.engine, offline=self.offline
             )
-        identity = s.job_identity() | {"id_type": id_type}
+        compute = self.encoder.dtype if self.encoder is not None else None
+        if compute is None:
+            from .encoder import resolve_device, resolve_dtype
+
+            compute = resolve_dtype(s.dtype, resolve_device(s.device))
+        # the resolved dtype: a CPU (fp32) job must not be resumed on a GPU in fp16 unasked
+        identity = s.job_identity() | {
+            "id_type": id_type,
+            "compute_dtype": str(compute).replace("torch.", ""),
+        }
         out.init_job(identity)
         gen = out.join_generation(input_identity(files), rank.world, self.incremental)
         lock = out.lock_rank(gen.gen, rank.rank, rank.world)
@@ -403,6 +418,7 @@ class EmbedJob:
         )
         producer.start()
         m = state.manifest
+        first_shard = len(m.shards)
         shard = _OpenShard()
 
         def finish(w: Window, handle: Pending | None) -> None:
@@ -476,7 +492,7 @@ class EmbedJob:
             producer_stop.set()
             _drain(windows)
             producer.join(timeout=10)
-            _fill_from_manifest(summary, m)
+            _fill_from_manifest(summary, m, first_shard)
 
     def _commit(self, shard: _OpenShard, out: OutDir, state: _RankState) -> None:
         """The commit point: shard published, rejects fsynced, then the manifest replaced."""
@@ -659,15 +675,17 @@ def _committed_note(m: Manifest) -> str:
     return f"{m.rows} records before it are committed in {shards} shards."
 
 
-def _fill_from_manifest(summary: RunSummary, m: Manifest) -> None:
-    summary.embedded = m.rows - summary.resumed_from_rows if not summary.already_done else m.rows
-    summary.rejected = m.rejected
-    summary.truncated = sum(s.truncated for s in m.shards)
-    summary.real_tokens = sum(s.real_tokens for s in m.shards)
-    summary.padded_tokens = sum(s.padded_tokens for s in m.shards)
-    summary.skipped = sum(s.skipped for s in m.shards)
-    summary.changed = sum(s.changed for s in m.shards)
-    summary.shards = len(m.shards)
+def _fill_from_manifest(summary: RunSummary, m: Manifest, first_shard: int = 0) -> None:
+    """Counts of the shards this run committed (all of them for a finished job)."""
+    mine = m.shards[first_shard:]
+    summary.embedded = sum(s.rows for s in mine)
+    summary.rejected = sum(s.rejected for s in mine)
+    summary.truncated = sum(s.truncated for s in mine)
+    summary.real_tokens = sum(s.real_tokens for s in mine)
+    summary.padded_tokens = sum(s.padded_tokens for s in mine)
+    summary.skipped = sum(s.skipped for s in mine)
+    summary.changed = sum(s.changed for s in mine)
+    summary.shards = len(mine)
 
 
 def _committed_ids(outdir: Path, m: Manifest) -> KeySet:

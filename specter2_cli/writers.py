@@ -13,6 +13,7 @@ import contextlib
 import errno
 import json
 import os
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +52,7 @@ def publish(tmp: Path, final: Path) -> None:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = path.with_name(f".{path.name}.tmp{socket.gethostname()}.{os.getpid()}")
     try:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)

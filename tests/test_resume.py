@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -197,3 +198,100 @@ def test_second_writer_is_refused(tiny_models: dict[str, Path], tmp_path: Path) 
     finally:
         held.release()
     assert not list(out.glob("part-*"))
+
+
+def _settings(models: dict[str, Path], **kw: object) -> object:
+    from specter2_cli.config import EmbedSettings, ModelSettings
+
+    model = ModelSettings(base_model=str(models["base"]), adapter_path=str(models["proximity"]))
+    return EmbedSettings(model=model, shard_size=5, sort_window=5, **kw)  # type: ignore[arg-type]
+
+
+def test_files_specter2_did_not_write_are_never_touched(
+    tiny_models: dict[str, Path], tmp_path: Path
+) -> None:
+    from specter2_cli.errors import UsageError
+    from specter2_cli.pipeline import embed_files
+
+    src = write_jsonl(tmp_path / "p.jsonl", list(synthetic_papers(12)))
+    out = tmp_path / "out"
+    out.mkdir()
+    keep = [
+        out / "part-00007-other-tool.parquet",
+        out / "notes.txt",
+        out / "part-00000.parquet.bak",
+    ]
+    for p in keep:
+        p.write_text("not ours")
+    embed_files([str(src)], out, settings=_settings(tiny_models), overwrite=True)
+    embed_files([str(src)], out, settings=_settings(tiny_models), overwrite=True)
+    assert all(p.read_text() == "not ours" for p in keep)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "part-00000.parquet").write_text("someone else's")
+    with pytest.raises(UsageError, match="not written by specter2"):
+        embed_files([str(src)], foreign, settings=_settings(tiny_models))
+    assert (foreign / "part-00000.parquet").read_text() == "someone else's"
+
+
+def test_stdin_incremental_runs_add_records(tiny_models: dict[str, Path], tmp_path: Path) -> None:
+    import io
+
+    from specter2_cli.errors import UsageError
+    from specter2_cli.pipeline import embed_files
+
+    papers = list(synthetic_papers(20))
+    first = "".join(json.dumps(p) + "\n" for p in papers[:12]).encode()
+    second = "".join(json.dumps(p) + "\n" for p in papers[8:]).encode()
+    out = tmp_path / "out"
+    s1 = embed_files(
+        ["-"], out, settings=_settings(tiny_models), incremental=True, stdin=io.BytesIO(first)
+    )
+    s2 = embed_files(
+        ["-"], out, settings=_settings(tiny_models), incremental=True, stdin=io.BytesIO(second)
+    )
+    assert (s1.embedded, s2.embedded, s2.skipped) == (12, 8, 4)
+    assert sorted(table_by_id(out)) == [p["id"] for p in papers]
+    with pytest.raises(UsageError, match="finished run from stdin"):
+        embed_files(["-"], out, settings=_settings(tiny_models), stdin=io.BytesIO(second))
+
+
+def test_interrupted_run_superseded_by_an_incremental_one(
+    tiny_models: dict[str, Path], tmp_path: Path
+) -> None:
+    """A failed night followed by a good one: status is complete and merge has every id."""
+    from specter2_cli.errors import Interrupted
+    from specter2_cli.merge import job_status, merge
+    from specter2_cli.pipeline import EmbedJob
+
+    papers = list(synthetic_papers(30))
+    src = write_jsonl(tmp_path / "p.jsonl", papers[:20])
+    out = tmp_path / "out"
+    job = EmbedJob([str(src)], out, settings=_settings(tiny_models), incremental=True)  # type: ignore[arg-type]
+    job.on_shard_committed = lambda entry: job.stop.set("test")
+    with pytest.raises(Interrupted):
+        job.run()
+    committed = job_status(out).ranks[0].rows
+    assert 0 < committed < 20
+    write_jsonl(src, papers)  # the input grew before the next night
+    s = EmbedJob([str(src)], out, settings=_settings(tiny_models), incremental=True).run()  # type: ignore[arg-type]
+    assert s.skipped == committed and s.embedded == 30 - committed
+    st = job_status(out)
+    assert st.complete, st.as_dict()
+    assert [r.state for r in st.ranks] == ["superseded", "done"]
+    assert (out / "_SUCCESS").exists()
+    merge(out, tmp_path / "m.parquet")
+    assert pq.read_table(tmp_path / "m.parquet").column("id").to_pylist() == [
+        p["id"] for p in papers
+    ]
+
+
+def test_resuming_in_another_dtype_is_refused(tiny_models: dict[str, Path], tmp_path: Path) -> None:
+    from specter2_cli.errors import UsageError
+    from specter2_cli.pipeline import embed_files
+
+    src = write_jsonl(tmp_path / "p.jsonl", list(synthetic_papers(5)))
+    out = tmp_path / "out"
+    embed_files([str(src)], out, settings=_settings(tiny_models))  # auto = float32 on CPU
+    with pytest.raises(UsageError, match="compute_dtype: was 'float32', now 'bfloat16'"):
+        embed_files([str(src)], out, settings=_settings(tiny_models, dtype="bfloat16"))
