@@ -302,10 +302,12 @@ def report(d: dict[str, Any], path: Path | None) -> None:
         if d["resumed_from_rows"]:
             parts.append(f"{d['resumed_from_rows']} already committed before this run")
         log.info("done: %s", ", ".join(parts))
+        first = d["first_batch_s"]
         log.info(
-            "%.1f papers/s, %.0f tokens/s, padding efficiency %.3f, %.1f s on %s (%s engine)",
+            "%.1f papers/s, %.0f tokens/s, padding efficiency %.3f, %.1f s on %s (%s engine)%s",
             d["papers_per_s"], d["tokens_per_s"], d["padding_efficiency"], d["seconds"],
             d["device"], d["engine"],
+            f", first window done {first:.1f} s after the model loaded" if first is not None else "",
         )  # fmt: skip
     if path is not None:
         path.write_text(json.dumps(d, indent=1, default=str) + "\n")

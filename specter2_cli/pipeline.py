@@ -408,15 +408,26 @@ class EmbedJob:
         progress: Progress,
     ) -> None:
         s = self.settings
+        # reader thread (parse, validate, dedupe) -> tokenizer thread -> this thread (device)
+        raw: queue.Queue[Any] = queue.Queue(maxsize=2)
         windows: queue.Queue[Any] = queue.Queue(maxsize=3)
         producer_stop = threading.Event()
-        producer = threading.Thread(
-            target=self._produce,
-            args=(stream, encoder, state, windows, producer_stop),
-            name="specter2-reader",
-            daemon=True,
-        )
-        producer.start()
+        threads = [
+            threading.Thread(
+                target=self._read,
+                args=(stream, encoder, state, raw, producer_stop),
+                name="specter2-reader",
+                daemon=True,
+            ),
+            threading.Thread(
+                target=self._tokenize,
+                args=(encoder, raw, windows, producer_stop),
+                name="specter2-tokenizer",
+                daemon=True,
+            ),
+        ]
+        for t in threads:
+            t.start()
         m = state.manifest
         first_shard = len(m.shards)
         shard = _OpenShard()
@@ -490,8 +501,10 @@ class EmbedJob:
             raise
         finally:
             producer_stop.set()
-            _drain(windows)
-            producer.join(timeout=10)
+            for q in (raw, windows):
+                _drain(q)
+            for t in threads:
+                t.join(timeout=10)
             _fill_from_manifest(summary, m, first_shard)
 
     def _commit(self, shard: _OpenShard, out: OutDir, state: _RankState) -> None:
@@ -552,17 +565,39 @@ class EmbedJob:
 
     # ------------------------------------------------------------ the reader thread
 
-    def _produce(
+    def _read(
         self,
         stream: RecordStream,
         encoder: Encoder,
         state: _RankState,
-        windows: queue.Queue[Any],
+        out: queue.Queue[Any],
         stop: threading.Event,
     ) -> None:
         try:
             for w in self._windows(stream, encoder, state):
-                if w.records:
+                if not _put(out, w, stop):
+                    return
+            _put(out, _END, stop)
+        except BaseException as e:  # handed on to the main thread, which raises it
+            _put(out, e, stop)
+
+    def _tokenize(
+        self,
+        encoder: Encoder,
+        inp: queue.Queue[Any],
+        out: queue.Queue[Any],
+        stop: threading.Event,
+    ) -> None:
+        """Tokenize and pack windows; the fast tokenizer releases the GIL, so this overlaps
+        both the reader's JSON parsing and the device."""
+        budget = self.settings.resolved_batch_tokens(encoder.device)
+        try:
+            while not stop.is_set():
+                try:
+                    w = inp.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                if isinstance(w, Window) and w.records:
                     tok = tokenize(
                         encoder.tokenizer,
                         [r.text for r in w.records],
@@ -571,16 +606,15 @@ class EmbedJob:
                     w.truncated = int(tok.truncated.sum())
                     w.packing = pack(
                         tok,
-                        self.settings.resolved_batch_tokens(encoder.device),
+                        budget,
                         self.settings.max_batch_rows,
                         encoder.tokenizer.pad_token_id,
                         max_positions=encoder.max_positions,
                     )
-                if not _put(windows, w, stop):
-                    return
-            _put(windows, _END, stop)
-        except BaseException as e:  # handed to the main thread, which raises it
-            _put(windows, e, stop)
+                if not _put(out, w, stop) or not isinstance(w, Window):
+                    return  # _END or an exception was handed on
+        except BaseException as e:
+            _put(out, e, stop)
 
     def _windows(
         self, stream: RecordStream, encoder: Encoder, state: _RankState
