@@ -14,6 +14,10 @@ seq_bn adapter (or a smaller shape for `--quick` on CPU), and the corpus is
 synthetic, with token lengths ~ N(250, 100) clipped to [16, 512] like the anchors.
 The accuracy of b and c is measured against an fp32 model-card reference.
 
+All cases are loaded and warmed up first (untimed), then timed round-robin
+(a, b, c, a, b, c, ... with `--repeat`), keeping the best run of each, so that
+drifting background load on a shared machine hits every case alike.
+
 Nothing here imports torch at module import time (`specter2 --help` stays fast).
 """
 
@@ -81,7 +85,7 @@ class BenchConfig:
     seed: int = 0
     workdir: str | None = None
     reference_subset: int = 512  # records in the fp32 reference when case a did not run
-    warmup: int = 64  # records run once before each case's timing
+    warmup: int | None = None  # records run once before timing; None: 64 on CUDA, 8 on CPU
 
 
 @dataclass
@@ -424,10 +428,20 @@ class Models:
     shape: dict[str, Any]
 
 
+@dataclass
+class _Case:
+    result: CaseResult
+    load: Callable[[], Any]  # untimed: returns the state that run() uses
+    run: Callable[[Any, bool], None]  # run(state, warm_up)
+    state: Any = None
+    resident: int = 0  # CUDA bytes held by the loaded state
+
+
 class Bench:
     def __init__(self, cfg: BenchConfig, models: Models, corpus: Corpus, device: str) -> None:
         self.cfg, self.models, self.corpus, self.device = cfg, models, corpus, device
         self.on_cuda = device.startswith("cuda")
+        self.warmup = cfg.warmup if cfg.warmup is not None else (64 if self.on_cuda else 8)
         self.outputs: dict[str, np.ndarray] = {}
 
     def _case(self, key: str, recipe: str, dtype: Any) -> CaseResult:
@@ -435,36 +449,71 @@ class Bench:
             key, CASE_NAMES[key], recipe, str(dtype).replace("torch.", ""), len(self.corpus.texts)
         )
 
-    def _measured(
-        self, result: CaseResult, load: Callable[[], Any], run: Callable[[Any, bool], None]
-    ) -> CaseResult:
-        """Load (untimed), warm up (untimed), then time `run` `repeat` times under a memory probe."""
+    def run_cases(self, keys: list[str], workdir: Path) -> dict[str, CaseResult]:
+        """Load every case (untimed), warm each up (untimed), then time them round-robin.
+
+        Round-robin (a, b, c, a, b, c, ...) spreads drifting background load on a shared
+        machine over all cases instead of penalising whichever case ran during a spike.
+        """
         import torch
 
-        if self.on_cuda:
-            torch.cuda.reset_peak_memory_stats()
-        with PeakRss() as rss:
-            t0 = time.perf_counter()
-            state = load()
-            result.load_s = time.perf_counter() - t0
-            run(state, True)
-            for _ in range(max(1, self.cfg.repeat)):
-                sync(self.device)
+        makers = {"a": self.case_a, "b": self.case_b, "c": lambda: self.case_c(workdir)}
+        cases = {k: makers[k]() for k in keys}
+        rss_peak: dict[str, int] = dict.fromkeys(keys, 0)
+        cuda_peak: dict[str, int] = dict.fromkeys(keys, 0)
+        try:
+            for key, case in cases.items():
+                log.info("case %s (%s): loading and warming up", key, CASE_NAMES[key])
+                before = torch.cuda.memory_allocated() if self.on_cuda else 0
                 t0 = time.perf_counter()
-                run(state, False)
-                sync(self.device)
-                result.seconds_all.append(time.perf_counter() - t0)
-            del state
-        if self.on_cuda:
-            result.peak_mem_mb = torch.cuda.max_memory_allocated() / 2**20
-            result.peak_mem_kind = "cuda max_memory_allocated during this case (weights included)"
-        else:
-            result.peak_mem_mb = rss.peak / 2**20
-            result.peak_mem_kind = "process RSS, highest sample during this case"
-        result.process_maxrss_mb = maxrss_mb()
-        free_memory(self.device)
-        result.finish()
-        return result
+                case.state = case.load()
+                case.result.load_s = time.perf_counter() - t0
+                if self.on_cuda:
+                    case.resident = torch.cuda.memory_allocated() - before
+                case.run(case.state, True)
+            for rep in range(max(1, self.cfg.repeat)):
+                for key, case in cases.items():
+                    base = 0
+                    if self.on_cuda:
+                        sync(self.device)
+                        torch.cuda.reset_peak_memory_stats()
+                        base = torch.cuda.memory_allocated()
+                    with PeakRss() as rss:
+                        sync(self.device)
+                        t0 = time.perf_counter()
+                        case.run(case.state, False)
+                        sync(self.device)
+                        dt = time.perf_counter() - t0
+                    case.result.seconds_all.append(dt)
+                    rss_peak[key] = max(rss_peak[key], rss.peak)
+                    if self.on_cuda:
+                        cuda_peak[key] = max(
+                            cuda_peak[key], torch.cuda.max_memory_allocated() - base
+                        )
+                    case.result.process_maxrss_mb = maxrss_mb()
+                    log.info(
+                        "case %s run %d: %.2f s, %.1f papers/s",
+                        key, rep + 1, dt, len(self.corpus.texts) / dt,
+                    )  # fmt: skip
+        finally:
+            for case in cases.values():
+                case.state = None
+            free_memory(self.device)
+        for key, case in cases.items():
+            r = case.result
+            if self.on_cuda:
+                r.peak_mem_mb = (case.resident + cuda_peak[key]) / 2**20
+                r.peak_mem_kind = (
+                    "CUDA: this case's weights + its peak working memory (max_memory_allocated)"
+                )
+            else:
+                r.peak_mem_mb = rss_peak[key] / 2**20
+                r.peak_mem_kind = (
+                    "process RSS, highest sample during this case's runs (whole process: "
+                    "every case's model is loaded)"
+                )
+            r.finish()
+        return {k: c.result for k, c in cases.items()}
 
     def _nonfinite(self, key: str, emb: np.ndarray) -> int:
         import numpy as np
@@ -474,7 +523,7 @@ class Bench:
 
     # a: the model card ----------------------------------------------------------
 
-    def case_a(self) -> CaseResult:
+    def case_a(self) -> _Case:
         import torch
 
         res = self._case("a", "fp32, batch 32, input order, pad to longest, adapters", "float32")
@@ -487,7 +536,7 @@ class Bench:
         def run(state: Any, warm: bool) -> None:
             tok, model = state
             if warm:
-                card_loop(tok, model, self.corpus.texts[: self.cfg.warmup], self.device)
+                card_loop(tok, model, self.corpus.texts[: self.warmup], self.device)
                 return
             corpus = read_corpus(self.corpus.path, tok.sep_token)
             emb, res.real_tokens, res.padded_tokens = card_loop(
@@ -497,11 +546,11 @@ class Bench:
             res.nonfinite_rows = self._nonfinite("a", emb)
             res.extra["attn_implementation"] = getattr(model.config, "_attn_implementation", None)
 
-        return self._measured(res, load, run)
+        return _Case(res, load, run)
 
     # b: the best plain recipe ---------------------------------------------------
 
-    def case_b(self) -> CaseResult:
+    def case_b(self) -> _Case:
         from .encoder import resolve_dtype
 
         dtype = resolve_dtype(self.cfg.dtype, self.device)
@@ -520,7 +569,7 @@ class Bench:
         def run(state: Any, warm: bool) -> None:
             tok, model = state
             if warm:
-                plain_recipe(tok, model, self.corpus.texts[: self.cfg.warmup], self.device, budget)
+                plain_recipe(tok, model, self.corpus.texts[: self.warmup], self.device, budget)
                 return
             corpus = read_corpus(self.corpus.path, tok.sep_token)
             emb, res.real_tokens, res.padded_tokens, res.batches = plain_recipe(
@@ -529,11 +578,11 @@ class Bench:
             res.nonfinite_rows = self._nonfinite("b", emb)
             res.extra["attn_implementation"] = getattr(model.config, "_attn_implementation", None)
 
-        return self._measured(res, load, run)
+        return _Case(res, load, run)
 
     # c: the tool ----------------------------------------------------------------
 
-    def case_c(self, workdir: Path) -> CaseResult:
+    def case_c(self, workdir: Path) -> _Case:
         import numpy as np
         import pyarrow.parquet as pq
 
@@ -555,12 +604,13 @@ class Bench:
             on_error="skip" if self.cfg.input else "fail",
             **kw,
         )
+        budget = _resolved_batch_tokens(settings, self.device)
         res = self._case(
             "c",
-            f"embed_files JSONL -> Parquet, engine auto, {settings.batch_tokens:,}-token budget",
+            f"embed_files JSONL -> Parquet, engine auto, {budget:,}-token budget",
             resolve_dtype(self.cfg.dtype, self.device),
         )
-        res.extra["batch_tokens"] = settings.batch_tokens
+        res.extra["batch_tokens"] = budget
         runs = itertools.count()
 
         def load() -> Any:
@@ -569,7 +619,7 @@ class Bench:
         def run(enc: Any, warm: bool) -> None:
             res.extra["engine"] = enc.engine
             if warm:
-                enc.embed_texts(self.corpus.texts[: self.cfg.warmup], settings.batch_tokens)
+                enc.embed_texts(self.corpus.texts[: self.warmup], budget)
                 return
             outdir = workdir / f"out{next(runs)}"
             batches0 = enc.stats.batches
@@ -581,19 +631,22 @@ class Bench:
             pos = table.column("input_pos").to_numpy()
             emb = fixed_list_to_numpy(table.column("embedding")).astype(np.float32)
             res.extra["read_back_s"] = round(time.perf_counter() - t_read, 3)
+            # Back to corpus order by input position; rows the tool rejected (a duplicate id in
+            # a user's --input, say) stay NaN and are left out of the comparison.
             where = {int(p): k for k, p in enumerate(pos)}
-            missing = [p for p in self.corpus.positions if p not in where]
-            if missing:
-                raise RuntimeError(f"case c: {len(missing)} records missing from the output")
-            emb = emb[[where[p] for p in self.corpus.positions]]
+            found = [where.get(p, -1) for p in self.corpus.positions]
+            ordered = np.full((len(found), emb.shape[1]), np.nan, dtype=np.float32)
+            hit = np.array([k >= 0 for k in found], dtype=bool)
+            ordered[hit] = emb[[k for k in found if k >= 0]]
+            res.extra["missing_from_output"] = int((~hit).sum())
             res.real_tokens, res.padded_tokens = summary.real_tokens, summary.padded_tokens
             res.batches = enc.stats.batches - batches0
             res.extra["shards"] = summary.shards
             res.extra["rejected"] = summary.rejected
-            res.nonfinite_rows = self._nonfinite("c", emb)
+            res.nonfinite_rows = self._nonfinite("c", ordered) - int((~hit).sum())
             shutil.rmtree(outdir, ignore_errors=True)
 
-        return self._measured(res, load, run)
+        return _Case(res, load, run)
 
     # the fp32 reference ---------------------------------------------------------
 
@@ -611,6 +664,12 @@ class Bench:
         del tok, model
         free_memory(self.device)
         return f"fp32 model-card loop on the first {n} records (untimed)", emb
+
+
+def _resolved_batch_tokens(settings: Any, device: str) -> int:
+    """The token budget `specter2 embed` will use with these settings on this device."""
+    resolve = getattr(settings, "resolved_batch_tokens", None)
+    return int(resolve(device)) if resolve is not None else int(settings.batch_tokens)
 
 
 # ----------------------------------------------------------------- the whole run
@@ -660,7 +719,10 @@ def prepare_models(cfg: BenchConfig, device_kind: str, tmp: Path) -> Models:
 
     shape = bench_shape(cfg, device_kind)
     if cfg.vocab:
-        vocab = [w for w in Path(cfg.vocab).read_text(encoding="utf-8").splitlines() if w]
+        # One entry per line, kept in place (scivocab has an empty entry at id 30106).
+        vocab = Path(cfg.vocab).read_text(encoding="utf-8").split("\n")
+        if vocab and vocab[-1] == "":
+            vocab.pop()
         vocab_name = cfg.vocab
     else:
         vocab, vocab_name = generated_vocab(), f"generated ({VOCAB_SIZE} entries)"
@@ -719,19 +781,9 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         if not corpus.texts:
             raise ValueError(f"{corpus.path}: no usable paper records")
         bench = Bench(cfg, models, corpus, device)
-        results: dict[str, CaseResult] = {}
-        for key in ("a", "b", "c"):
-            if key not in cfg.cases:
-                continue
-            log.info("case %s (%s): %d records ...", key, CASE_NAMES[key], len(corpus.texts))
-            if key == "a":
-                results[key] = bench.case_a()
-            elif key == "b":
-                results[key] = bench.case_b()
-            else:
-                results[key] = bench.case_c(tmp)
-            r = results[key]
-            log.info("case %s: %.2f s, %.1f papers/s", key, r.seconds, r.papers_per_s)
+        results = bench.run_cases([k for k in ("a", "b", "c") if k in cfg.cases], tmp)
+        for key, r in results.items():
+            log.info("case %s: best %.2f s, %.1f papers/s", key, r.seconds, r.papers_per_s)
 
         accuracy: dict[str, Any] = {}
         if any(k in bench.outputs for k in ("b", "c")):
@@ -769,11 +821,13 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         "notes": [
             "all cases are end to end: read JSONL, format, tokenize, model, CLS vectors in memory "
             "(c also writes and fsyncs Parquet shards; reading them back is not timed)",
-            "model loading and one warm-up pass on the first records are not timed",
+            "model loading and one warm-up pass on the first records are not timed; with "
+            "--repeat N the cases run round-robin (a, b, c, a, b, c, ...) and the best is kept",
             "tokens/s counts real (unpadded) tokens",
-            "peak memory on CPU: highest process RSS sampled during the case (whole process, "
-            "so it includes what earlier cases left); process_maxrss_mb is ru_maxrss after "
-            "the case; on CUDA: torch.cuda.max_memory_allocated during the case",
+            "peak memory on CPU: highest process RSS sampled every 10 ms during the case's runs "
+            "(whole process: all cases' models are loaded; not a per-case figure); "
+            "process_maxrss_mb is ru_maxrss after the case; on CUDA: the case's resident "
+            "weights plus its torch.cuda.max_memory_allocated above that level during its runs",
         ],
         "seconds_total": time.perf_counter() - t_start,
     }
@@ -816,11 +870,11 @@ def format_report(rep: dict[str, Any]) -> str:
     lines.append(f"NaN/inf rows: {bad or 'none'}")
     repeats = rep["config"]["repeat"]
     lines.append(
-        f"seconds: best of {repeats}; model loading and warm-up not timed; "
+        f"seconds: best of {repeats} (round-robin); model loading and warm-up not timed; "
         + (
-            "peak MB: process RSS sampled during each case"
+            "peak MB: whole-process RSS during the case (all models loaded)"
             if m["device"] == "cpu"
-            else "peak MB: torch.cuda.max_memory_allocated per case"
+            else "peak MB: the case's weights + its peak CUDA working memory"
         )
         + f"; total {rep['seconds_total']:.0f} s"
     )
@@ -833,13 +887,15 @@ def format_report(rep: dict[str, Any]) -> str:
 def bench_command(
     quick: Annotated[
         bool,
-        typer.Option("--quick", help="Same as --size quick (under 2 minutes on a laptop CPU)."),
+        typer.Option(
+            "--quick", help="Same as --size quick (well under 2 minutes on a 2-core CPU)."
+        ),
     ] = False,
     size: Annotated[
         str,
         typer.Option(
-            help="quick: small corpus (and on CPU a 4-layer, hidden-256 model); full: SPECTER2's "
-            "shape, 16,384 records on CUDA, 256 on CPU."
+            help="quick: 2,048 records on CUDA; on CPU 256 records and a 4-layer, hidden-256 "
+            "model. full: SPECTER2's shape, 16,384 records on CUDA, 256 on CPU."
         ),
     ] = "full",
     records: Annotated[
@@ -885,7 +941,7 @@ def bench_command(
     ] = None,
     cases: Annotated[str, typer.Option(help="Which cases to run, e.g. a,c.")] = "a,b,c",
     repeat: Annotated[
-        int, typer.Option(help="Time each case this many times; report the best.")
+        int, typer.Option(help="Time each case this many times (round-robin); report the best.")
     ] = 1,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic corpus.")] = 0,
     workdir: Annotated[
