@@ -13,11 +13,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .checkpoint import Generation, Manifest, OutDir, ShardEntry, id_key, is_locked
+from .checkpoint import Generation, Manifest, OutDir, ShardEntry, is_locked
 from .errors import UsageError
 from .writers import (
     METADATA_KEY,
-    embedding_array,
     index_schema,
     npy_header,
     output_error,
@@ -25,6 +24,8 @@ from .writers import (
     read_embeddings,
     read_index,
     shard_metadata,
+    shard_schema,
+    with_embeddings,
 )
 
 
@@ -168,10 +169,10 @@ def merge(path: str | os.PathLike[str], to: str | os.PathLike[str]) -> MergeRepo
     # Pass 1: which row survives for each id (first row of the newest generation).
     keys, gens, counts = [], [], []
     for m, sh in shards:
-        ids = read_index(out.path, sh.files, ("id",)).column("id").to_pylist()
-        keys.append(np.fromiter((id_key(v) for v in ids), np.uint64, len(ids)))
-        gens.append(np.full(len(ids), m.gen, np.int32))
-        counts.append(len(ids))
+        k = read_index(out.path, sh.files, ("id_key",)).column("id_key").to_numpy()
+        keys.append(k.astype(np.uint64, copy=False))
+        gens.append(np.full(len(k), m.gen, np.int32))
+        counts.append(len(k))
     all_keys = np.concatenate(keys) if keys else np.zeros(0, np.uint64)
     all_gens = np.concatenate(gens) if gens else np.zeros(0, np.int32)
     n = len(all_keys)
@@ -220,30 +221,9 @@ def merge(path: str | os.PathLike[str], to: str | os.PathLike[str]) -> MergeRepo
             dim = emb.shape[1]
             if target.suffix == ".parquet":
                 if writer is None:
-                    schema = pa.schema(
-                        [
-                            idx.schema.field("id"),
-                            pa.field(
-                                "embedding", embedding_array(emb[:1], dtype).type, nullable=False
-                            ),
-                            *[
-                                idx.schema.field(c)
-                                for c in ("input_file", "input_pos", "text_hash")
-                            ],
-                        ],
-                        metadata={METADATA_KEY: json.dumps(meta, sort_keys=True)},
-                    )
+                    schema = shard_schema(id_type, dim, dtype, meta)
                     writer = pq.ParquetWriter(tmp, schema)
-                table = pa.table(
-                    [
-                        idx.column("id"),
-                        embedding_array(emb, dtype),
-                        idx.column("input_file"),
-                        idx.column("input_pos"),
-                        idx.column("text_hash"),
-                    ],
-                    schema=writer.schema,
-                )
+                table = with_embeddings(idx, emb, dtype, writer.schema)
                 writer.write_table(table)
             else:
                 if npy is None:

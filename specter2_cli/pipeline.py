@@ -116,6 +116,7 @@ class RunSummary:
 class Window:
     records: list[Record]
     hashes: list[int]
+    keys: list[int]
     packing: Packing | None
     truncated: int
     rejects: list[Rejected]
@@ -640,6 +641,7 @@ class EmbedJob:
                         w.changed += old is not None
                         w.records.append(item)
                         w.hashes.append(th)
+                        w.keys.append(key)
             if isinstance(item, Rejected):
                 if s.on_error == "fail":
                     w.error = item
@@ -663,7 +665,7 @@ class EmbedJob:
 
 
 def _new_window() -> Window:
-    return Window([], [], None, 0, [], None, False)
+    return Window([], [], [], None, 0, [], None, False)
 
 
 def _duplicate(f: InputFile, r: Record) -> Rejected:
@@ -693,6 +695,7 @@ def _rows(w: Window, emb: np.ndarray) -> Rows:
         input_file=np.fromiter((r.file_index for r in w.records), np.int32, len(w.records)),
         input_pos=np.fromiter((r.pos for r in w.records), np.int64, len(w.records)),
         text_hash=np.array(w.hashes, dtype=np.uint64),
+        id_key=np.array(w.keys, dtype=np.uint64),
     )
 
 
@@ -723,15 +726,16 @@ def _fill_from_manifest(summary: RunSummary, m: Manifest, first_shard: int = 0) 
 
 
 def _committed_ids(outdir: Path, m: Manifest) -> KeySet:
-    keys: list[int] = []
-    for sh in m.shards:
-        if sh.files:
-            for v in read_index(outdir, sh.files, ("id",)).column("id").to_pylist():
-                keys.append(id_key(v))
-    return KeySet(np.array(keys, dtype=np.uint64))
+    keys = [
+        read_index(outdir, sh.files, ("id_key",)).column("id_key").to_numpy()
+        for sh in m.shards
+        if sh.files
+    ]
+    return KeySet(np.concatenate(keys).astype(np.uint64) if keys else None)
 
 
 def _previous_generations(out: OutDir, gen: int) -> KeyMap:
+    """id key -> text hash of every record committed by earlier runs (newest last)."""
     keys: list[np.ndarray] = []
     values: list[np.ndarray] = []
     for m in sorted(out.manifests(), key=lambda m: (m.gen, m.rank)):
@@ -740,8 +744,8 @@ def _previous_generations(out: OutDir, gen: int) -> KeyMap:
         for sh in m.shards:
             if not sh.files:
                 continue
-            t = read_index(out.path, sh.files, ("id", "text_hash"))
-            keys.append(np.array([id_key(v) for v in t.column("id").to_pylist()], dtype=np.uint64))
+            t = read_index(out.path, sh.files, ("id_key", "text_hash"))
+            keys.append(t.column("id_key").to_numpy())
             values.append(t.column("text_hash").to_numpy())
     if not keys:
         return KeyMap(np.zeros(0, np.uint64), np.zeros(0, np.uint64))

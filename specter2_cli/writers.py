@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from . import faults
 from .errors import OutputError
 
-INDEX_COLUMNS = ("id", "input_file", "input_pos", "text_hash")
+INDEX_COLUMNS = ("id", "input_file", "input_pos", "text_hash", "id_key")
 METADATA_KEY = b"specter2"
 _NPY_MAGIC = b"\x93NUMPY\x01\x00"
 _NPY_HEADER_LEN = 128  # room for any shape; padded with spaces as the format allows
@@ -92,6 +92,8 @@ def index_schema(id_type: str) -> pa.Schema:
             pa.field("input_file", pa.int32(), nullable=False),
             pa.field("input_pos", pa.int64(), nullable=False),
             pa.field("text_hash", pa.uint64(), nullable=False),
+            # 64-bit hash of the id: incremental runs and merge read it instead of rehashing
+            pa.field("id_key", pa.uint64(), nullable=False),
         ]
     )
 
@@ -112,6 +114,7 @@ class Rows:
     input_file: np.ndarray  # int32
     input_pos: np.ndarray  # int64
     text_hash: np.ndarray  # uint64
+    id_key: np.ndarray  # uint64, checkpoint.id_key of each id
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -124,9 +127,17 @@ class Rows:
                 pa.array(self.input_file, type=pa.int32()),
                 pa.array(self.input_pos, type=pa.int64()),
                 pa.array(self.text_hash, type=pa.uint64()),
+                pa.array(self.id_key, type=pa.uint64()),
             ],
             schema=schema,
         )
+
+
+def with_embeddings(idx: pa.Table, emb: np.ndarray, dtype: str, schema: pa.Schema) -> pa.Table:
+    """A shard table: the index columns with the embedding column after the id."""
+    cols = [idx.column("id"), embedding_array(emb, dtype)]
+    cols += [idx.column(c) for c in INDEX_COLUMNS[1:]]
+    return pa.table(cols, schema=schema)
 
 
 def embedding_array(emb: np.ndarray, dtype: str) -> pa.FixedSizeListArray:
@@ -190,16 +201,7 @@ class ShardWriter:
         try:
             if self._pq is not None:
                 idx = rows.index_table(self.id_type)
-                table = pa.table(
-                    [
-                        idx.column("id"),
-                        embedding_array(rows.embeddings, self.out_dtype),
-                        idx.column("input_file"),
-                        idx.column("input_pos"),
-                        idx.column("text_hash"),
-                    ],
-                    schema=self._pq.schema,
-                )
+                table = with_embeddings(idx, rows.embeddings, self.out_dtype, self._pq.schema)
                 self._pq.write_table(table)
             else:
                 np_dtype = np.float16 if self.out_dtype == "float16" else np.float32
