@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from .config import describe_differences
-from .errors import EnvironmentProblem, LockHeld, OutputError, UsageError
+from .errors import EnvironmentProblem, LockHeld, UsageError
 from .writers import atomic_write_text, fsync_dir, output_error
 
 STATE = "_specter2"
@@ -387,15 +387,6 @@ def _describe_input_change(old: list[dict[str, Any]], new: list[dict[str, Any]])
     if [d["path"] for d in old] != [d["path"] for d in new] and not out:
         out.append("the inputs are given in another order")
     return out or ["the input differs"]
-
-
-def ensure_writable(path: Path) -> None:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise output_error(path, e) from e
-    if not os.access(path, os.W_OK):
-        raise OutputError(f"{path}: not writable; choose another -o/--output")
 
 
 # ----------------------------------------------------------------- id sets

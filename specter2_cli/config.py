@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 DEFAULT_BASE_MODEL = "allenai/specter2_base"
@@ -116,11 +116,6 @@ class EmbedSettings:
             "compute_dtype": self.dtype,
         }
 
-    def replace(self, **changes: Any) -> EmbedSettings:
-        from dataclasses import replace
-
-        return replace(self, **changes)
-
 
 def fingerprint(obj: Any) -> str:
     """A short stable hash of a JSON-serialisable object."""
@@ -139,7 +134,3 @@ def describe_differences(old: dict[str, Any], new: dict[str, Any], prefix: str =
         elif a != b:
             out.append(f"{name}: was {a!r}, now {b!r}")
     return out
-
-
-def settings_field_names() -> list[str]:
-    return [f.name for f in fields(EmbedSettings)]

@@ -805,10 +805,10 @@ def embed_records(
     (title [SEP] abstract, or the query for adhoc_query).
     """
     fields = fields or FieldSettings()
+    # id type "any": in memory, ids are returned exactly as given
     validator = RecordValidator(
-        fields, encoder.settings.query_mode, encoder.tokenizer.sep_token, "string"
+        fields, encoder.settings.query_mode, encoder.tokenizer.sep_token, "any"
     )
-    validator.id_type = "any"
     ids: list[int | str] = []
     chunks: list[np.ndarray] = []
     rejects: list[Rejected] = []

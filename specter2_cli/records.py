@@ -18,7 +18,6 @@ import sys
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, Any, Literal, cast
 
 from .config import ID_FIELDS, FieldSettings
@@ -747,7 +746,3 @@ class PeekableStdin(io.RawIOBase):
 
 def input_identity(inputs: list[InputFile]) -> list[dict[str, Any]]:
     return [f.identity() for f in inputs]
-
-
-def display_path(p: str | Path) -> str:
-    return str(p)

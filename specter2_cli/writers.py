@@ -8,13 +8,11 @@ shard or a whole one, so `pq.read_table(OUTDIR)` always works.
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import errno
 import json
 import os
 import socket
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -288,14 +286,3 @@ def fixed_list_to_numpy(col: pa.ChunkedArray | pa.FixedSizeListArray) -> np.ndar
     if len(arr) == 0:
         return np.zeros((0, dim), dtype=np.float32)
     return arr.flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
-
-
-def iter_shard_tables(outdir: Path, files: list[str]) -> Iterator[pa.RecordBatch]:
-    yield from pq.ParquetFile(outdir / files[0]).iter_batches()
-
-
-def parse_npy_shape(path: Path) -> tuple[int, ...]:
-    with open(path, "rb") as f:
-        head = f.read(_NPY_HEADER_LEN)
-    d = ast.literal_eval(head[10:].decode("latin1").strip())
-    return tuple(d["shape"])
