@@ -34,7 +34,7 @@ def main() -> None:
     from adapters import AutoAdapterModel
     from transformers import AutoTokenizer
 
-    from specter2_cli.fused import FusedBertEncoder
+    from specter2_cli.model.fused import FusedBertEncoder
     from specter2_cli.synthetic import ModelShape, build_random_model, synthetic_papers
 
     shape = ModelShape(hidden=256, layers=4, heads=4, intermediate=1024)

@@ -20,6 +20,6 @@ PY
 # exactness of the fused engine against adapters on the GPU (fp32) and its fp16 drift
 python3 -m pytest -q tests/test_fused.py tests/test_embed.py -x 2>&1 | tail -3 | tee "$OUT/tests.txt"
 # (a) model-card loop, (b) best plain recipe, (c) the tool end to end: 16,384 records, SPECTER2 shape
-timeout 420 python3 -m specter2_cli.cli bench --json "$OUT/bench.json" 2>&1 | tee "$OUT/bench.txt"
+timeout 420 python3 -m specter2_cli bench --json "$OUT/bench.json" 2>&1 | tee "$OUT/bench.txt"
 # the same with a larger token budget for (c)
-timeout 120 python3 -m specter2_cli.cli bench --cases c --batch-tokens 262144 --json "$OUT/bench_262k.json" 2>&1 | tee "$OUT/bench_262k.txt"
+timeout 120 python3 -m specter2_cli bench --cases c --batch-tokens 262144 --json "$OUT/bench_262k.json" 2>&1 | tee "$OUT/bench_262k.txt"

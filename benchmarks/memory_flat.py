@@ -108,7 +108,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument(
         "--embed-cmd",
-        default=f"{sys.executable} -m specter2_cli.cli",
+        default=f"{sys.executable} -m specter2_cli",
         help="how to start specter2 (e.g. a wrapper that patches a module, to test a fix)",
     )
     parser.add_argument("--json", dest="json_path", default=None, help="write the results here")

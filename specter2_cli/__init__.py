@@ -19,12 +19,13 @@ _LAZY = {
     "ModelSettings": "config",
     "EmbedSettings": "config",
     "FieldSettings": "config",
-    "Encoder": "encoder",
-    "load_encoder": "encoder",
+    "Encoder": "model.encoder",
+    "load_encoder": "model.loader",
     "EmbedJob": "pipeline",
     "RunSummary": "pipeline",
-    "embed_files": "pipeline",
-    "embed_records": "pipeline",
+    "StopFlag": "pipeline",
+    "embed_files": "api",
+    "embed_records": "api",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -1,9 +1,7 @@
-"""One frozen settings object for a run, and the fingerprint that guards an OUTDIR."""
+"""Frozen settings for a run, and the job identity that guards an OUTDIR."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -115,12 +113,6 @@ class EmbedSettings:
             "format": self.format,
             "compute_dtype": self.dtype,
         }
-
-
-def fingerprint(obj: Any) -> str:
-    """A short stable hash of a JSON-serialisable object."""
-    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def describe_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:

@@ -55,8 +55,18 @@ def run_devices(spec: str, argv: list[str], shard_index: int | None, num_shards:
     base = strip_options(argv)
     procs: list[subprocess.Popen[bytes]] = []
     for i, dev in enumerate(devices):
-        cmd = [sys.executable, "-m", "specter2_cli.cli", *base, "--device", dev,
-               "--shard-index", str(outer.rank * d + i), "--num-shards", str(outer.world * d)]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "specter2_cli",
+            *base,
+            "--device",
+            dev,
+            "--shard-index",
+            str(outer.rank * d + i),
+            "--num-shards",
+            str(outer.world * d),
+        ]
         # own session: a terminal's Ctrl-C reaches the workers once, through forward()
         procs.append(subprocess.Popen(cmd, start_new_session=True))
 

@@ -8,7 +8,7 @@ time) and keeps a running top-k per query, so memory does not grow with the
 number of papers. With several generations (`embed --incremental`), a record
 re-embedded in a newer generation replaces its older row.
 
-No torch or transformers at import time: `specter2 --help` must stay fast.
+No torch or transformers at import time.
 """
 
 from __future__ import annotations
@@ -16,16 +16,18 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
-import typer
 
-from .errors import InputError, Specter2Error, UsageError
+from .config import ID_FIELDS
+from .errors import InputError, UsageError
+from .model.hub import is_local, model_identity
+from .store.outdir import OutDir
+from .store.shards import fixed_list_to_numpy, read_index, read_shard_embeddings, shard_metadata
 
 log = logging.getLogger("specter2")
 
@@ -65,9 +67,6 @@ class Corpus:
 
 def open_corpus(path: Path) -> Corpus:
     """Read an OUTDIR's settings and list its committed shards; refuse what cannot be searched."""
-    from .checkpoint import OutDir
-    from .writers import shard_metadata
-
     if not path.is_dir():
         raise UsageError(f"{path}: no such folder; give the -o folder of a `specter2 embed` run")
     out = OutDir(path)
@@ -116,8 +115,6 @@ def check_searchable(corpus: Corpus, base_model: str | None) -> str:
     Query embeddings from the adhoc_query adapter are only comparable with paper
     embeddings from the proximity adapter on the same base model.
     """
-    from .download import model_identity
-
     adapter = corpus.model.get("adapter")
     if adapter != "proximity":
         raise UsageError(
@@ -131,7 +128,7 @@ def check_searchable(corpus: Corpus, base_model: str | None) -> str:
         return stored
     want_name, want_rev = model_identity(base_model)
     have_name, have_rev = model_identity(stored)
-    if have_rev is None and not _is_local(stored):
+    if have_rev is None and not is_local(stored):
         have_rev = (corpus.metadata.get("revisions") or {}).get("base_model")
     if want_name != have_name or (want_rev and have_rev and want_rev != have_rev):
         have = stored + (f" @ {have_rev}" if have_rev else "")
@@ -142,12 +139,6 @@ def check_searchable(corpus: Corpus, base_model: str | None) -> str:
             "compared. Leave out --base-model to use the OUTDIR's."
         )
     return base_model
-
-
-def _is_local(source: str) -> bool:
-    import os
-
-    return os.path.isdir(os.path.expanduser(source))
 
 
 # ----------------------------------------------------------------- streaming top-k
@@ -214,18 +205,20 @@ def chunk_rows(queries: int, dim: int) -> int:
     return max(_MIN_CHUNK_ROWS, min(_CHUNK_CELLS // max(queries, 1), _CHUNK_VALUES // max(dim, 1)))
 
 
-def _chunks(outdir: Path, files: list[str], queries: int) -> Iterator[tuple[Any, np.ndarray]]:
-    """(ids as an arrow array, embeddings float32 [n, dim]) for successive pieces of one shard."""
+def _chunks(
+    outdir: Path, files: list[str], queries: int
+) -> Iterator[tuple[Any, np.ndarray, np.ndarray]]:
+    """(ids as an arrow array, id keys, embeddings float32 [n, dim]) for pieces of one shard."""
     import pyarrow.parquet as pq
 
-    from .writers import fixed_list_to_numpy, read_embeddings, read_index
-
     if any(f.endswith(".npy") for f in files):
-        emb = read_embeddings(outdir, files, mmap=True)
+        emb = read_shard_embeddings(outdir, files, mmap=True)
         n, dim = emb.shape
         del emb
         rows = chunk_rows(queries, dim)
-        ids = read_index(outdir, files, ("id",)).column("id").combine_chunks()
+        index = read_index(outdir, files, ("id", "id_key"))
+        ids = index.column("id").combine_chunks()
+        keys = index.column("id_key").to_numpy()
         if len(ids) != n:
             raise InputError(
                 f"{outdir}: shard {files[0]} has {n} rows but its index {len(ids)}; "
@@ -234,23 +227,21 @@ def _chunks(outdir: Path, files: list[str], queries: int) -> Iterator[tuple[Any,
         for a in range(0, n, rows):
             # A fresh mapping per piece, copied out and closed: the pages read so far
             # leave the process, so memory stays at one piece, not one shard.
-            view = read_embeddings(outdir, files, mmap=True)
+            view = read_shard_embeddings(outdir, files, mmap=True)
             part = np.array(view[a : a + rows], dtype=np.float32)
             del view
-            yield ids.slice(a, rows), part
+            yield ids.slice(a, rows), keys[a : a + rows], part
         return
     pf = pq.ParquetFile(outdir / files[0])
     dim = pf.schema_arrow.field("embedding").type.list_size
     rows = chunk_rows(queries, dim)
-    for batch in pf.iter_batches(batch_size=rows, columns=["id", "embedding"]):
-        emb = fixed_list_to_numpy(batch.column(1)).astype(np.float32, copy=False)
-        yield batch.column(0), emb
+    for batch in pf.iter_batches(batch_size=rows, columns=["id", "id_key", "embedding"]):
+        emb = fixed_list_to_numpy(batch.column(2)).astype(np.float32, copy=False)
+        yield batch.column(0), batch.column(1).to_numpy(), emb
 
 
 def search_corpus(corpus: Corpus, queries: np.ndarray, k: int) -> list[list[tuple[Any, float]]]:
     """Top-k (id, dot product) per query over every committed shard of the OUTDIR."""
-    from .checkpoint import id_key
-
     q = np.ascontiguousarray(queries, dtype=np.float32)
     m = q.shape[0]
     top = TopK(k, m)
@@ -263,7 +254,7 @@ def search_corpus(corpus: Corpus, queries: np.ndarray, k: int) -> list[list[tupl
         if shard.gen != gen:
             newer = np.unique(np.concatenate([newer, *this_gen]))
             this_gen, gen = [], shard.gen
-        for ids, emb in _chunks(corpus.path, shard.files, m):
+        for ids, keys, emb in _chunks(corpus.path, shard.files, m):
             if emb.shape[1] != q.shape[1]:
                 raise UsageError(
                     f"{corpus.path} holds {emb.shape[1]}-dimensional embeddings but the query "
@@ -271,7 +262,6 @@ def search_corpus(corpus: Corpus, queries: np.ndarray, k: int) -> list[list[tupl
                 )
             scores = q @ emb.T
             if dedupe:  # a row re-embedded by a newer --incremental run is stale here
-                keys = np.fromiter((id_key(v) for v in ids.to_pylist()), np.uint64, len(ids))
                 at = np.minimum(np.searchsorted(newer, keys), max(len(newer) - 1, 0))
                 stale = newer[at] == keys if len(newer) else np.zeros(len(keys), bool)
                 if stale.any():
@@ -332,8 +322,6 @@ def read_titles(
     path: Path, wanted: set[str], id_field: str | None, title_field: str
 ) -> dict[str, str]:
     """Titles of the `wanted` ids (compared as strings), streaming through JSONL or Parquet."""
-    from .config import ID_FIELDS
-
     found: dict[str, str] = {}
     names = [id_field] if id_field else list(ID_FIELDS)
     try:
@@ -376,48 +364,7 @@ def read_titles(
     return found
 
 
-# ----------------------------------------------------------------- output
-
-
-def format_table(
-    queries: list[Query], results: list[list[tuple[Any, float]]], titles: dict[str, str] | None
-) -> str:
-    blocks = []
-    for q, hits in zip(queries, results, strict=True):
-        lines = [f"query {q.id}: {q.text}"]
-        width = max([len("id"), *(len(str(i)) for i, _ in hits)])
-        head = f"{'rank':>4}  {'id':<{width}}  {'score':>10}"
-        lines.append(head + ("  title" if titles is not None else ""))
-        for r, (pid, score) in enumerate(hits, 1):
-            row = f"{r:>4}  {pid!s:<{width}}  {score:>10.4f}"
-            if titles is not None:
-                title = " ".join(titles.get(str(pid), "").split())
-                row += "  " + (title[:97] + "..." if len(title) > 100 else title)
-            lines.append(row.rstrip())
-        if not hits:
-            lines.append("   (no papers)")
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks)
-
-
-def json_lines(
-    queries: list[Query], results: list[list[tuple[Any, float]]], titles: dict[str, str] | None
-) -> list[str]:
-    out = []
-    for q, hits in zip(queries, results, strict=True):
-        items = []
-        for r, (pid, score) in enumerate(hits, 1):
-            item: dict[str, Any] = {"rank": r, "id": pid, "score": score}
-            if titles is not None:
-                item["title"] = titles.get(str(pid))
-            items.append(item)
-        out.append(
-            json.dumps({"query_id": q.id, "query": q.text, "results": items}, ensure_ascii=False)
-        )
-    return out
-
-
-# ----------------------------------------------------------------- the command
+# ----------------------------------------------------------------- running a search
 
 
 def run_search(
@@ -431,7 +378,7 @@ def run_search(
     engine: str = "auto",
 ) -> tuple[Corpus, list[list[tuple[Any, float]]]]:
     from .config import ModelSettings
-    from .encoder import load_encoder
+    from .model.loader import load_encoder
 
     if k < 1:
         raise UsageError(f"-k {k}: must be at least 1")
@@ -454,80 +401,3 @@ def run_search(
     enc = load_encoder(settings, device=device, engine=engine, offline=offline)
     qvec = enc.embed_texts([q.text for q in queries])
     return corpus, search_corpus(corpus, qvec, k)
-
-
-def search_command(
-    outdir: Annotated[
-        Path,
-        typer.Argument(
-            help="Output folder of `specter2 embed --adapter proximity`.", show_default=False
-        ),
-    ],
-    query: Annotated[
-        str | None, typer.Argument(help="Query text (or use --queries).", show_default=False)
-    ] = None,
-    k: Annotated[int, typer.Option("-k", "--top-k", help="Results per query.")] = 10,
-    queries: Annotated[
-        Path | None,
-        typer.Option(
-            help='JSONL file of queries: {"id": ..., "query": "..."} per line.',
-            show_default=False,
-        ),
-    ] = None,
-    papers: Annotated[
-        Path | None,
-        typer.Option(
-            help="The papers' JSONL or Parquet file, to print titles.", show_default=False
-        ),
-    ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="One JSON object per query (JSONL) on stdout.")
-    ] = False,
-    base_model: Annotated[
-        str | None,
-        typer.Option(
-            help="Hub id or folder of the base model for the queries (default: the OUTDIR's; "
-            "must be the same model).",
-            show_default=False,
-        ),
-    ] = None,
-    adapter_path: Annotated[
-        str | None,
-        typer.Option(
-            help="Hub id or folder of the query adapter (default: allenai/specter2_adhoc_query).",
-            show_default=False,
-        ),
-    ] = None,
-    id_field: Annotated[
-        str | None, typer.Option(help="Id field of --papers (default: id, paper_id, ...).")
-    ] = None,
-    title_field: Annotated[str, typer.Option(help="Title field of --papers.")] = "title",
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
-    offline: Annotated[
-        bool, typer.Option("--offline", help="Never contact the Hub; use the local cache only.")
-    ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
-) -> None:
-    """Rank the papers in OUTDIR against search queries (dot product, adhoc_query adapter).
-
-    Exit codes: 0 done, 2 usage (OUTDIR not embedded with proximity, other base model),
-    3 input, 4 environment (model not found).
-    """
-    from .cli import fail, setup_logging
-
-    setup_logging(quiet)
-    try:
-        qs = read_queries(query, queries)
-        _, results = run_search(outdir, qs, k, base_model, adapter_path, device, offline)
-        titles = None
-        if papers is not None:
-            wanted = {str(pid) for hits in results for pid, _ in hits}
-            titles = read_titles(papers, wanted, id_field, title_field)
-    except Specter2Error as e:
-        fail(e)
-    if as_json:
-        for line in json_lines(qs, results, titles):
-            typer.echo(line)
-    else:
-        typer.echo(format_table(qs, results, titles))
-    sys.stdout.flush()

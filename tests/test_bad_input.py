@@ -641,38 +641,38 @@ def test_rerun_with_skip_after_fail_continues_where_it_stopped(
 # ---------------------------------------------------------------- pipeline limits
 
 
-def test_rejects_are_written_out_at_least_every_sort_window(
-    tiny_models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from specter2_cli.pipeline import EmbedJob
+def test_rejects_are_handed_on_at_least_every_sort_window(tmp_path: Path) -> None:
+    """A run of bad records never piles up in memory: a window holds at most --sort-window."""
+    from specter2_cli.config import FieldSettings
+    from specter2_cli.inputs import RecordStream, RecordValidator, plan_slices, resolve_inputs
+    from specter2_cli.pipeline.windows import RecordFilter, cut_windows
+    from specter2_cli.store.keys import KeySet
 
-    sizes: list[int] = []
-    original = EmbedJob._write_rejects
-
-    def spy(self: Any, rejects: list[Any], *args: Any) -> None:
-        sizes.append(len(rejects))
-        original(self, rejects, *args)
-
-    monkeypatch.setattr(EmbedJob, "_write_rejects", spy)
     src = write_lines(tmp_path / "in.jsonl", [good(1), *(["nope"] * 40), good(2)])
-    embed(tiny_models, [src], tmp_path / "out", "--on-error", "skip", "--sort-window", "4")
+    files = resolve_inputs([str(src)])
+    stream = RecordStream(
+        files, plan_slices(files, 0, 1), RecordValidator(FieldSettings(), False, "[SEP]", "int")
+    )
+    windows = list(cut_windows(stream, files, RecordFilter(KeySet(), None), 1000, 4, False))
+    sizes = [len(w.rejects) for w in windows]
     assert sum(sizes) == 40
     assert max(sizes) <= 4, sizes
+    assert [r.id for w in windows for r in w.records] == [1, 2]
 
 
 def test_duplicates_are_located_without_rereading_the_input(
     tiny_models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import specter2_cli.records as records
+    from specter2_cli.inputs import jsonl
 
     calls: list[int] = []
-    original = records._count_lines
+    original = jsonl.count_lines
 
     def spy(f: Any, offset: int) -> int | None:
         calls.append(offset)
         return original(f, offset)
 
-    monkeypatch.setattr(records, "_count_lines", spy)
+    monkeypatch.setattr(jsonl, "count_lines", spy)
     src = write_lines(tmp_path / "in.jsonl", [good(i) for i in range(5)] * 2)
     embed(tiny_models, [src], tmp_path / "out", "--on-error", "skip")
     assert [r["location"] for r in read_rejects(tmp_path / "out")] == [

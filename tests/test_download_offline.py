@@ -21,10 +21,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from specter2_cli import download as dl
 from specter2_cli.cli import app
 from specter2_cli.errors import ModelLoadError, UsageError
-from specter2_cli.writers import shard_metadata
+from specter2_cli.model import download as dl
+from specter2_cli.model import hub as hubmod
+from specter2_cli.store.shards import shard_metadata
 from tests.helpers import read_output, tricky_papers, write_jsonl
 
 runner = CliRunner()
@@ -148,11 +149,11 @@ def test_download_to_dir_lays_out_portable_folders(hub: FakeHub, tmp_path: Path)
         "pytorch_model.bin",
         "vocab.txt",
     ]
-    marker = dl.read_source_marker(to / "specter2_proximity")
+    marker = hubmod.read_source_marker(to / "specter2_proximity")
     assert marker is not None
     assert marker["repo_id"] == "allenai/specter2"
     assert marker["revision"] == hub.commit("allenai/specter2")
-    assert dl.model_identity(str(to / "specter2_base")) == (
+    assert hubmod.model_identity(str(to / "specter2_base")) == (
         "allenai/specter2_base",
         hub.commit("allenai/specter2_base"),
     )
@@ -242,7 +243,7 @@ def test_unreachable_hub_fails_fast(monkeypatch: pytest.MonkeyPatch) -> None:
         "all_proxy",
     ):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr("specter2_cli.encoder.hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.setattr("specter2_cli.model.hub.hub_reachable", lambda timeout=3.0: False)
     with pytest.raises(ModelLoadError, match=r"cannot reach .*login node"):
         dl.check_network()
 
@@ -404,11 +405,11 @@ def test_download_marker_does_not_break_loading(
     base = shutil.copytree(tiny_models["base"], tmp_path / "specter2_base")
     prox = shutil.copytree(tiny_models["proximity"], tmp_path / "specter2_proximity")
     for folder, repo in ((base, "allenai/specter2_base"), (prox, "allenai/specter2")):
-        dl.write_source_marker(Path(folder), dl.RepoPlan("x", repo, folder.name), BASE_COMMIT)
+        hubmod.write_source_marker(Path(folder), repo, BASE_COMMIT, None)
         (Path(folder) / ".cache" / "huggingface").mkdir(parents=True)
     enc = load_encoder(ModelSettings(base_model=str(base), adapter_path=str(prox)))
     assert enc.embed_texts(["a title[SEP]an abstract"]).shape == (1, 32)
     assert (
-        json.loads((Path(base) / dl.SOURCE_MARKER).read_text())["repo_id"]
+        json.loads((Path(base) / hubmod.SOURCE_MARKER).read_text())["repo_id"]
         == "allenai/specter2_base"
     )

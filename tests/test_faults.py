@@ -10,10 +10,11 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from specter2_cli.api import embed_files
 from specter2_cli.config import EmbedSettings, ModelSettings
-from specter2_cli.encoder import Encoder, load_encoder
 from specter2_cli.errors import OutputError
-from specter2_cli.pipeline import embed_files
+from specter2_cli.model.encoder import Encoder
+from specter2_cli.model.loader import load_encoder
 from specter2_cli.synthetic import synthetic_papers
 from tests.helpers import model_card_embeddings, paper_text, read_output, write_jsonl
 
@@ -42,28 +43,24 @@ def visible_files_are_whole(outdir: Path) -> int:
     return pq.read_table(outdir).num_rows if any(outdir.glob("part-*.parquet")) else 0
 
 
-def test_disk_full_by_injection_then_resume(
-    encoder: Encoder, corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from specter2_cli import writers
+def test_disk_full_by_injection_then_resume(encoder: Encoder, corpus: Path, tmp_path: Path) -> None:
+    """ENOSPC from the 7th shard write: the real error path removes the temp file, keeps what
+    was committed, and the rerun resumes."""
+    from specter2_cli import faults
 
     calls = {"n": 0}
-    real_write = writers.ShardWriter.write
 
-    def write_until_full(self: writers.ShardWriter, rows: writers.Rows) -> None:
+    def disk_full(path: Path) -> None:
         calls["n"] += 1
         if calls["n"] == 7:
-            self.abort()
-            raise writers.output_error(self.tmp, OSError(errno.ENOSPC, "No space left on device"))
-        real_write(self, rows)
+            assert path.exists(), "the injection must hit a temp file that is really there"
+            raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(writers.ShardWriter, "write", write_until_full)
     out = tmp_path / "out"
-    with pytest.raises(OutputError, match="no space left"):
+    with faults.injected("write", disk_full), pytest.raises(OutputError, match="no space left"):
         embed_files([str(corpus)], out, encoder=encoder, settings=small(encoder))
     assert visible_files_are_whole(out) == 60  # 3 shards of 20 committed before the failure
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
-    monkeypatch.setattr(writers.ShardWriter, "write", real_write)
     s = embed_files([str(corpus)], out, encoder=encoder, settings=small(encoder))
     assert s.resumed_from_rows == 60 and visible_files_are_whole(out) == 800
 
@@ -143,24 +140,21 @@ def test_fp16_overflow_is_rerun_in_fp32(tiny_models: dict[str, Path], tmp_path: 
 
 
 def test_out_of_memory_batches_are_split_with_the_same_results(
-    encoder: Encoder, tiny_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+    encoder: Encoder, tiny_models: dict[str, Path]
 ) -> None:
     import torch
 
-    real_run = Encoder._run
+    from specter2_cli import faults
 
-    def run_small_only(
-        self: Encoder, module: object, ids: torch.Tensor, mask: torch.Tensor | None
-    ) -> torch.Tensor:
-        if ids.shape[0] > 2:
+    def small_batches_only(rows: int) -> None:
+        if rows > 2:
             raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
-        return real_run(self, module, ids, mask)
 
-    monkeypatch.setattr(Encoder, "_run", run_small_only)
     papers = list(synthetic_papers(9, seed=8, mean_words=6, sd_words=2))
     texts = [paper_text(p) for p in papers]
     before = encoder.stats.oom_splits
-    got = encoder.embed_texts(texts, batch_tokens=8192)
+    with faults.injected("forward", small_batches_only):
+        got = encoder.embed_texts(texts, batch_tokens=8192)
     assert encoder.stats.oom_splits > before
     ref = model_card_embeddings(tiny_models["base"], tiny_models["proximity"], "proximity", texts)
     np.testing.assert_allclose(got, ref, atol=1e-5)

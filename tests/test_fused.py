@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import torch
 
-from specter2_cli.fused import FusedBertEncoder, UnsupportedModel
+from specter2_cli.model.fused import FusedBertEncoder, UnsupportedModel
 from specter2_cli.synthetic import ADAPTER_NAMES
 
 TOL = 1e-5

@@ -17,8 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from specter2_cli.config import FieldSettings
-from specter2_cli.records import (
-    RAW_PREVIEW_CHARS,
+from specter2_cli.inputs import (
     Cursor,
     InputFile,
     Record,
@@ -28,6 +27,7 @@ from specter2_cli.records import (
     plan_slices,
     resolve_inputs,
 )
+from specter2_cli.inputs.validate import RAW_PREVIEW_CHARS
 
 BOM = b"\xef\xbb\xbf"
 

@@ -27,7 +27,7 @@ def cli(
     env.pop("SPECTER2_FAULT", None)
     if fault:
         env["SPECTER2_FAULT"] = fault
-    cmd = [sys.executable, "-m", "specter2_cli.cli", *args]
+    cmd = [sys.executable, "-m", "specter2_cli", *args]
     if args and args[0] == "embed":
         cmd += ["--base-model", str(models["base"]), "--adapter-path", str(models["proximity"])]
         cmd += ["--no-progress", "--log-every", "0"]
@@ -175,9 +175,9 @@ def test_rerun_with_other_settings_is_refused(tiny_models: dict[str, Path], tmp_
 
 
 def test_second_writer_is_refused(tiny_models: dict[str, Path], tmp_path: Path) -> None:
-    from specter2_cli.checkpoint import OutDir
     from specter2_cli.errors import LockHeld
     from specter2_cli.pipeline import EmbedJob
+    from specter2_cli.store.outdir import OutDir
 
     src = write_jsonl(tmp_path / "p.jsonl", list(synthetic_papers(5)))
     out = tmp_path / "out"
@@ -210,8 +210,8 @@ def _settings(models: dict[str, Path], **kw: object) -> object:
 def test_files_specter2_did_not_write_are_never_touched(
     tiny_models: dict[str, Path], tmp_path: Path
 ) -> None:
+    from specter2_cli.api import embed_files
     from specter2_cli.errors import UsageError
-    from specter2_cli.pipeline import embed_files
 
     src = write_jsonl(tmp_path / "p.jsonl", list(synthetic_papers(12)))
     out = tmp_path / "out"
@@ -237,8 +237,8 @@ def test_files_specter2_did_not_write_are_never_touched(
 def test_stdin_incremental_runs_add_records(tiny_models: dict[str, Path], tmp_path: Path) -> None:
     import io
 
+    from specter2_cli.api import embed_files
     from specter2_cli.errors import UsageError
-    from specter2_cli.pipeline import embed_files
 
     papers = list(synthetic_papers(20))
     first = "".join(json.dumps(p) + "\n" for p in papers[:12]).encode()
@@ -261,8 +261,9 @@ def test_interrupted_run_superseded_by_an_incremental_one(
 ) -> None:
     """A failed night followed by a good one: status is complete and merge has every id."""
     from specter2_cli.errors import Interrupted
-    from specter2_cli.merge import job_status, merge
+    from specter2_cli.merge import merge
     from specter2_cli.pipeline import EmbedJob
+    from specter2_cli.status import job_status
 
     papers = list(synthetic_papers(30))
     src = write_jsonl(tmp_path / "p.jsonl", papers[:20])
@@ -287,8 +288,8 @@ def test_interrupted_run_superseded_by_an_incremental_one(
 
 
 def test_resuming_in_another_dtype_is_refused(tiny_models: dict[str, Path], tmp_path: Path) -> None:
+    from specter2_cli.api import embed_files
     from specter2_cli.errors import UsageError
-    from specter2_cli.pipeline import embed_files
 
     src = write_jsonl(tmp_path / "p.jsonl", list(synthetic_papers(5)))
     out = tmp_path / "out"

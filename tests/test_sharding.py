@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import itertools
 import json
 from pathlib import Path
 
@@ -12,13 +11,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from specter2_cli.checkpoint import OutDir
+from specter2_cli.api import embed_files
 from specter2_cli.config import EmbedSettings, ModelSettings
-from specter2_cli.encoder import Encoder, load_encoder
+from specter2_cli.inputs import plan_slices, resolve_inputs
 from specter2_cli.launchers import detect_rank
-from specter2_cli.merge import job_status, merge
-from specter2_cli.pipeline import embed_files
-from specter2_cli.records import plan_slices, resolve_inputs
+from specter2_cli.merge import merge
+from specter2_cli.model.encoder import Encoder
+from specter2_cli.model.loader import load_encoder
+from specter2_cli.status import job_status
+from specter2_cli.store.outdir import OutDir
 from specter2_cli.synthetic import synthetic_papers
 from tests.helpers import write_jsonl
 
@@ -49,16 +50,20 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
 
 
 def test_slices_cover_every_record_once(inputs: dict[str, list[str]]) -> None:
+    """Reading every rank's slices yields each input record exactly once, for any world size."""
+    from specter2_cli.config import FieldSettings
+    from specter2_cli.inputs import Record, RecordStream, RecordValidator
+
     files = resolve_inputs(inputs["mixed"])
-    for world in (1, 2, 3, 7, 50):
-        owned_bytes: dict[int, list[tuple[int, int]]] = {}
+    validator = RecordValidator(FieldSettings(), False, "[SEP]", "int")
+    everything = [r.id for r, _ in RecordStream(files, plan_slices(files, 0, 1), validator)]
+    assert len(everything) == 90 and len(set(everything)) == 90
+    for world in (2, 3, 7, 50, 200):
+        read: list[object] = []
         for rank in range(world):
-            for sl in plan_slices(files, rank, world):
-                owned_bytes.setdefault(sl.file_index, []).append((sl.start, sl.end))
-        for _fi, ranges in owned_bytes.items():
-            ranges.sort()
-            assert all(a[1] <= b[0] for a, b in itertools.pairwise(ranges)), "overlap"
-        assert set(owned_bytes) == {0, 1, 2}
+            stream = RecordStream(files, plan_slices(files, rank, world), validator)
+            read += [r.id for r, _ in stream if isinstance(r, Record)]
+        assert sorted(read) == sorted(everything), f"world {world}"
 
 
 @pytest.mark.parametrize("kind", ["jsonl", "parquet", "mixed"])
@@ -197,7 +202,7 @@ def test_devices_runs_one_worker_per_device(
         "b",
     ]
     out = tmp_path / "multi"
-    cmd = [sys.executable, "-m", "specter2_cli.cli", "embed", *inputs["mixed"], "-o", str(out),
+    cmd = [sys.executable, "-m", "specter2_cli", "embed", *inputs["mixed"], "-o", str(out),
            "--base-model", str(tiny_models["base"]), "--adapter-path", str(tiny_models["proximity"]),
            "--devices", "cpu,cpu", "--shard-size", "9", "--no-progress"]  # fmt: skip
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)

@@ -59,7 +59,7 @@ def test_array_job_with_requeue_then_merge(tiny_models: dict[str, Path], tmp_pat
         "INPUTS": str(src),
         "OUTDIR": str(out),
         "MERGED": str(tmp_path / "merged.parquet"),
-        "SPECTER2": f"{sys.executable} -m specter2_cli.cli",
+        "SPECTER2": f"{sys.executable} -m specter2_cli",
         "SPECTER2_ARGS": args,
         "SPECTER2_FAULT": "delay:0.3",  # slow enough to be signalled mid-run
         "HF_HUB_OFFLINE": "1",
@@ -85,7 +85,7 @@ def test_array_job_with_requeue_then_merge(tiny_models: dict[str, Path], tmp_pat
     logs_text = "\n".join(f"== {p.name}\n{p.read_text()}" for p in sorted(logs.glob("embed-*")))
     code, text = (
         subprocess.run(
-            [sys.executable, "-m", "specter2_cli.cli", "status", str(out)],
+            [sys.executable, "-m", "specter2_cli", "status", str(out)],
             capture_output=True,
             text=True,
         ).returncode,
@@ -101,8 +101,8 @@ def test_array_job_with_requeue_then_merge(tiny_models: dict[str, Path], tmp_pat
     merged = pq.read_table(tmp_path / "merged.parquet")
     assert merged.column("id").to_pylist() == [p["id"] for p in papers]
 
+    from specter2_cli.api import embed_files
     from specter2_cli.config import EmbedSettings, ModelSettings
-    from specter2_cli.pipeline import embed_files
 
     single = tmp_path / "single"
     embed_files(

@@ -1,4 +1,4 @@
-"""The `specter2` command: options, environment, exit codes. No torch at import time."""
+"""`specter2 embed`: options in, a run, a summary out."""
 
 from __future__ import annotations
 
@@ -7,22 +7,15 @@ import logging
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from . import __version__
-from .errors import EXIT_INTERNAL, Specter2Error, UsageError
+from ..errors import UsageError
+from .common import exit_on_error, setup_logging
 
-app = typer.Typer(
-    name="specter2",
-    help="SPECTER2 embeddings for millions of scientific papers: streaming input, "
-    "token-budget batching, resumable shards, SLURM arrays.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
+if TYPE_CHECKING:
+    from ..config import EmbedSettings
 
 log = logging.getLogger("specter2")
 
@@ -69,42 +62,7 @@ class Engine(str, Enum):
     reference = "reference"
 
 
-def setup_logging(quiet: bool = False) -> None:
-    """Our messages on stderr: bare on a terminal, timestamped in logs (cron, SLURM)."""
-    fmt = "%(message)s" if sys.stderr.isatty() else "%(asctime)s specter2 %(levelname)s %(message)s"
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(fmt, datefmt="%Y-%m-%dT%H:%M:%S"))
-    log.handlers[:] = [handler]
-    log.setLevel(logging.WARNING if quiet else logging.INFO)
-    log.propagate = False
-    # adapters prints "none are activated" while loading, before set_active: harmless noise.
-    logging.getLogger("adapters").setLevel(logging.ERROR)
-
-
-def fail(e: Specter2Error) -> NoReturn:
-    typer.echo(f"specter2: error: {e}", err=True)
-    raise typer.Exit(e.exit_code)
-
-
-def version_callback(value: bool) -> None:
-    if value:
-        typer.echo(f"specter2_cli {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def main_callback(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", callback=version_callback, is_eager=True, help="Print the version."
-        ),
-    ] = False,
-) -> None:
-    """SPECTER2 embeddings for scientific papers."""
-
-
-@app.command()
+@exit_on_error
 def embed(
     inputs: Annotated[
         list[str],
@@ -221,63 +179,68 @@ def embed(
     2 usage, 3 input, 4 environment (model, disk, lock), 75 interrupted (rerun to resume).
     """
     setup_logging(quiet)
-    try:
-        from .config import EmbedSettings, FieldSettings, ModelSettings
+    settings = _settings(
+        base_model=base_model,
+        adapter=adapter.value,
+        adapter_path=adapter_path,
+        revision=revision,
+        max_length=max_length,
+        normalize=normalize,
+        id_field=id_field,
+        title_field=title_field,
+        abstract_field=abstract_field,
+        text_field=text_field,
+        id_type=id_type.value,
+        device=device,
+        dtype=dtype.value,
+        output_dtype=output_dtype.value,
+        format=fmt.value,
+        shard_size=shard_size,
+        sort_window=sort_window,
+        batch_tokens=batch_tokens,
+        max_batch_rows=max_batch_rows,
+        on_error=on_error.value,
+        engine=engine.value,
+    )
+    if devices:
+        from ..multi import run_devices
 
-        try:
-            settings = EmbedSettings(
-                model=ModelSettings(
-                    base_model=base_model,
-                    adapter=adapter.value,
-                    adapter_path=adapter_path,
-                    revision=revision,
-                    max_length=max_length,
-                    normalize=normalize,
-                ),
-                fields=FieldSettings(
-                    id_field=id_field,
-                    title_field=title_field,
-                    abstract_field=abstract_field,
-                    text_field=text_field,
-                    id_type=id_type.value,  # type: ignore[arg-type]
-                ),
-                device=device,
-                dtype=dtype.value,
-                output_dtype=output_dtype.value,  # type: ignore[arg-type]
-                format=fmt.value,  # type: ignore[arg-type]
-                shard_size=shard_size,
-                sort_window=sort_window,
-                batch_tokens=batch_tokens,
-                max_batch_rows=max_batch_rows,
-                on_error=on_error.value,  # type: ignore[arg-type]
-                engine=engine.value,  # type: ignore[arg-type]
-            )
-        except ValueError as e:
-            raise UsageError(str(e)) from e
-        if devices:
-            from .multi import run_devices
+        raise typer.Exit(run_devices(devices, sys.argv[1:], shard_index, num_shards))
+    from ..pipeline import EmbedJob, SignalHandlers
 
-            code = run_devices(devices, sys.argv[1:], shard_index, num_shards)
-            raise typer.Exit(code)
-
-        from .pipeline import EmbedJob
-
-        job = EmbedJob(
-            inputs=inputs,
-            outdir=output,
-            settings=settings,
-            shard_index=shard_index,
-            num_shards=num_shards,
-            incremental=incremental,
-            overwrite=overwrite,
-            offline=offline,
-            progress=progress and not quiet,
-            log_every_s=log_every,
-        )
+    job = EmbedJob(
+        inputs=inputs,
+        outdir=output,
+        settings=settings,
+        shard_index=shard_index,
+        num_shards=num_shards,
+        incremental=incremental,
+        overwrite=overwrite,
+        offline=offline,
+        progress=progress and not quiet,
+        log_every_s=log_every,
+    )
+    with SignalHandlers(job.stop):
         summary = job.run()
-    except Specter2Error as e:
-        fail(e)
     report(summary.as_dict(), summary_json)
+
+
+_MODEL_KEYS = ("base_model", "adapter", "adapter_path", "revision", "max_length", "normalize")
+_FIELD_KEYS = ("id_field", "title_field", "abstract_field", "text_field", "id_type")
+
+
+def _settings(**options: Any) -> EmbedSettings:
+    """EmbedSettings from the command's options; a bad combination is a usage error."""
+    from ..config import EmbedSettings, FieldSettings, ModelSettings
+
+    model = {k: options.pop(k) for k in _MODEL_KEYS}
+    fields = {k: options.pop(k) for k in _FIELD_KEYS}
+    try:
+        return EmbedSettings(
+            model=ModelSettings(**model), fields=FieldSettings(**fields), **options
+        )
+    except ValueError as e:
+        raise UsageError(str(e)) from e
 
 
 def report(d: dict[str, Any], path: Path | None) -> None:
@@ -285,8 +248,11 @@ def report(d: dict[str, Any], path: Path | None) -> None:
         log.info(
             "nothing to do: %s (rank %d of %d) is already complete with %d records; "
             "use --incremental to add new records",
-            d["outdir"], d["rank"], d["world"], d["embedded"],
-        )  # fmt: skip
+            d["outdir"],
+            d["rank"],
+            d["world"],
+            d["embedded"],
+        )
     else:
         parts = [
             f"{d['embedded']} embedded",
@@ -305,98 +271,15 @@ def report(d: dict[str, Any], path: Path | None) -> None:
         first = d["first_batch_s"]
         log.info(
             "%.1f papers/s, %.0f tokens/s, padding efficiency %.3f, %.1f s on %s (%s engine)%s",
-            d["papers_per_s"], d["tokens_per_s"], d["padding_efficiency"], d["seconds"],
-            d["device"], d["engine"],
-            f", first window done {first:.1f} s after the model loaded" if first is not None else "",
-        )  # fmt: skip
+            d["papers_per_s"],
+            d["tokens_per_s"],
+            d["padding_efficiency"],
+            d["seconds"],
+            d["device"],
+            d["engine"],
+            f", first window done {first:.1f} s after the model loaded"
+            if first is not None
+            else "",
+        )
     if path is not None:
         path.write_text(json.dumps(d, indent=1, default=str) + "\n")
-
-
-@app.command()
-def status(
-    outdir: Annotated[Path, typer.Argument(help="An output folder of `specter2 embed`.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """Per rank: done, running, interrupted or not started; records committed; what is missing.
-
-    Exit code 0 when every rank is done, 3 when the job is incomplete.
-    """
-    from .merge import format_status, job_status
-
-    try:
-        st = job_status(outdir)
-    except Specter2Error as e:
-        fail(e)
-    typer.echo(json.dumps(st.as_dict(), indent=1) if as_json else format_status(st))
-    if not st.complete:
-        raise typer.Exit(3)
-
-
-@app.command()
-def merge(
-    outdir: Annotated[Path, typer.Argument(help="An output folder of `specter2 embed`.")],
-    to: Annotated[
-        Path,
-        typer.Option(
-            "--to",
-            help="FILE.parquet, or FILE.npy (ids go to FILE.ids.parquet).",
-            show_default=False,
-        ),
-    ],
-) -> None:
-    """Check that every rank is complete, then write one file in input order, each id once.
-
-    Ids repeated across ranks keep their first record; with --incremental runs the
-    newest vector of an id wins.
-    """
-    from .merge import merge as do_merge
-
-    setup_logging()
-    try:
-        r = do_merge(outdir, to)
-    except Specter2Error as e:
-        fail(e)
-    extra = []
-    if r.replaced_by_newer:
-        extra.append(f"{r.replaced_by_newer} older vectors replaced by newer ones")
-    if r.duplicates_dropped:
-        extra.append(f"{r.duplicates_dropped} duplicate ids dropped (first kept)")
-    log.info("merged %d records from %d shards into %s%s", r.rows, r.shards, r.to,
-             f" ({'; '.join(extra)})" if extra else "")  # fmt: skip
-
-
-# --- subcommands defined in other modules (each module imports torch lazily) ---
-# One line per command: app.command(name=...)(function)
-from .download import download_command  # noqa: E402
-from .search import search_command  # noqa: E402
-
-app.command(name="download")(download_command)
-app.command(name="search")(search_command)
-from .bench import bench_command  # noqa: E402
-
-app.command(name="bench")(bench_command)
-
-
-def main() -> None:
-    try:
-        app()
-    except Specter2Error as e:  # raised outside a command's own handling
-        typer.echo(f"specter2: error: {e}", err=True)
-        sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        typer.echo("specter2: interrupted", err=True)
-        sys.exit(130)
-    except Exception:
-        import traceback
-
-        traceback.print_exc()
-        typer.echo(
-            "specter2: internal error (a bug): please report it with the traceback above",
-            err=True,
-        )
-        sys.exit(EXIT_INTERNAL)
-
-
-if __name__ == "__main__":
-    main()

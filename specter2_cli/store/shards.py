@@ -1,18 +1,16 @@
-"""Parquet and .npy shard writers: write under a hidden temp name, then publish atomically.
+"""Shard files: the Parquet schema, a writer that publishes whole files only, and readers.
 
-A shard becomes visible only when complete: the temp file (named with a leading
-dot, which pyarrow skips when reading a folder) is closed, fsynced, renamed over
-its final name and the folder fsynced. A kill at any moment leaves either no
-shard or a whole one, so `pq.read_table(OUTDIR)` always works.
+A shard becomes visible only when complete: it is written under a hidden temp
+name (a leading dot, which pyarrow skips when reading a folder), closed, fsynced,
+renamed into place and its folder fsynced. A kill at any moment leaves either no
+shard or a whole one, so `pq.read_table(OUTDIR)` always works. `merge` writes its
+single file with the same writer.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
-import os
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +19,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import faults
-from .errors import OutputError
+from .. import faults
+from .durable import output_error, publish
 
 INDEX_COLUMNS = ("id", "input_file", "input_pos", "text_hash", "id_key")
 METADATA_KEY = b"specter2"
@@ -30,49 +28,9 @@ _NPY_MAGIC = b"\x93NUMPY\x01\x00"
 _NPY_HEADER_LEN = 128  # room for any shape; padded with spaces as the format allows
 
 
-# ----------------------------------------------------------------- durable files
-
-
-def fsync_dir(path: str | os.PathLike[str]) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def publish(tmp: Path, final: Path) -> None:
-    """fsync the file, rename it over `final`, fsync the folder: atomic and durable."""
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, final)
-    fsync_dir(final.parent)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{socket.gethostname()}.{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        faults.point("manifest")
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise output_error(path, e) from e
-
-
-def output_error(path: Path, e: OSError) -> OutputError:
-    if e.errno == errno.ENOSPC:
-        return OutputError(
-            f"{path}: no space left on the device. Finished shards are committed; "
-            "free some space and rerun the same command to resume."
-        )
-    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return OutputError(f"{path}: not writable ({e.strerror}); choose another -o/--output")
-    return OutputError(f"{path}: cannot write ({e})")
+def numpy_dtype(name: str) -> type[np.floating[Any]]:
+    """The numpy type of an --output-dtype name."""
+    return np.float16 if name == "float16" else np.float32
 
 
 # ----------------------------------------------------------------- schema
@@ -96,78 +54,84 @@ def index_schema(id_type: str) -> pa.Schema:
     )
 
 
+def _with_metadata(schema: pa.Schema, metadata: dict[str, Any]) -> pa.Schema:
+    return schema.with_metadata({METADATA_KEY: json.dumps(metadata, sort_keys=True)})
+
+
 def shard_schema(id_type: str, dim: int, dtype: str, metadata: dict[str, Any]) -> pa.Schema:
     idx = index_schema(id_type)
     fields = [idx.field("id"), pa.field("embedding", embedding_type(dim, dtype), nullable=False)]
     fields += [idx.field(n) for n in INDEX_COLUMNS[1:]]
-    return pa.schema(fields, metadata={METADATA_KEY: json.dumps(metadata, sort_keys=True)})
+    return _with_metadata(pa.schema(fields), metadata)
 
 
 @dataclass
 class Rows:
-    """One window's output, in input order."""
+    """Embedded rows in input order: the index columns as arrow or numpy, and the vectors."""
 
-    ids: list[int | str]
-    embeddings: np.ndarray  # [n, dim] float32
-    input_file: np.ndarray  # int32
-    input_pos: np.ndarray  # int64
-    text_hash: np.ndarray  # uint64
-    id_key: np.ndarray  # uint64, checkpoint.id_key of each id
+    index: pa.Table  # INDEX_COLUMNS
+    embeddings: np.ndarray  # [n, dim]
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return self.index.num_rows
 
-    def index_table(self, id_type: str) -> pa.Table:
+    @classmethod
+    def build(
+        cls,
+        ids: list[int | str],
+        embeddings: np.ndarray,
+        input_file: np.ndarray,
+        input_pos: np.ndarray,
+        text_hash: np.ndarray,
+        id_key: np.ndarray,
+        id_type: str,
+    ) -> Rows:
         schema = index_schema(id_type)
-        return pa.table(
+        index = pa.table(
             [
-                pa.array(self.ids, type=schema.field("id").type),
-                pa.array(self.input_file, type=pa.int32()),
-                pa.array(self.input_pos, type=pa.int64()),
-                pa.array(self.text_hash, type=pa.uint64()),
-                pa.array(self.id_key, type=pa.uint64()),
+                pa.array(ids, type=schema.field("id").type),
+                pa.array(input_file, type=pa.int32()),
+                pa.array(input_pos, type=pa.int64()),
+                pa.array(text_hash, type=pa.uint64()),
+                pa.array(id_key, type=pa.uint64()),
             ],
             schema=schema,
         )
-
-
-def with_embeddings(idx: pa.Table, emb: np.ndarray, dtype: str, schema: pa.Schema) -> pa.Table:
-    """A shard table: the index columns with the embedding column after the id."""
-    cols = [idx.column("id"), embedding_array(emb, dtype)]
-    cols += [idx.column(c) for c in INDEX_COLUMNS[1:]]
-    return pa.table(cols, schema=schema)
+        return cls(index, embeddings)
 
 
 def embedding_array(emb: np.ndarray, dtype: str) -> pa.FixedSizeListArray:
-    values = np.ascontiguousarray(emb, dtype=np.float16 if dtype == "float16" else np.float32)
+    values = np.ascontiguousarray(emb, dtype=numpy_dtype(dtype))
     flat = pa.array(values.reshape(-1))
     return pa.FixedSizeListArray.from_arrays(flat, emb.shape[1])
 
 
-# ----------------------------------------------------------------- writers
+# ----------------------------------------------------------------- writer
 
 
 class ShardWriter:
-    """Writes one shard window by window; `commit()` publishes it, `abort()` removes it."""
+    """Writes `<stem>.parquet`, or `<stem>.npy` + `<stem>.ids.parquet`, batch by batch.
+
+    `commit()` publishes the files and returns their names; `abort()` removes the
+    temp files. Nothing is visible under the final names before `commit()`.
+    """
 
     def __init__(
         self,
-        outdir: Path,
-        name: str,
+        stem: Path,
         fmt: str,
         id_type: str,
         dim: int,
         out_dtype: str,
         metadata: dict[str, Any],
     ) -> None:
-        self.outdir, self.name, self.fmt = outdir, name, fmt
-        self.id_type, self.dim, self.out_dtype = id_type, dim, out_dtype
-        self.metadata = metadata
+        self.fmt, self.id_type, self.dim, self.out_dtype = fmt, id_type, dim, out_dtype
         self.rows = 0
-        self.final = outdir / f"{name}.{fmt}"
-        self.tmp = outdir / f".{name}.{fmt}.tmp"
-        self.ids_final = outdir / f"{name}.ids.parquet"
-        self.ids_tmp = outdir / f".{name}.ids.parquet.tmp"
+        folder, name = stem.parent, stem.name
+        self.final = folder / f"{name}.{fmt}"
+        self.tmp = folder / f".{name}.{fmt}.tmp"
+        self.ids_final = folder / f"{name}.ids.parquet"
+        self.ids_tmp = folder / f".{name}.ids.parquet.tmp"
         self._pq: pq.ParquetWriter | None = None
         self._ids_pq: pq.ParquetWriter | None = None
         self._npy: Any = None
@@ -184,10 +148,7 @@ class ShardWriter:
                 self._npy = open(self.tmp, "wb")
                 self._npy.write(b"\0" * _NPY_HEADER_LEN)
                 self._ids_pq = pq.ParquetWriter(
-                    self.ids_tmp,
-                    index_schema(id_type).with_metadata(
-                        {METADATA_KEY: json.dumps(metadata, sort_keys=True)}
-                    ),
+                    self.ids_tmp, _with_metadata(index_schema(id_type), metadata)
                 )
         except OSError as e:
             self.abort()
@@ -197,15 +158,16 @@ class ShardWriter:
         if len(rows) == 0:
             return
         try:
+            faults.point("write", path=self.tmp)
             if self._pq is not None:
-                idx = rows.index_table(self.id_type)
-                table = with_embeddings(idx, rows.embeddings, self.out_dtype, self._pq.schema)
-                self._pq.write_table(table)
+                cols = [rows.index.column("id"), embedding_array(rows.embeddings, self.out_dtype)]
+                cols += [rows.index.column(c) for c in INDEX_COLUMNS[1:]]
+                self._pq.write_table(pa.table(cols, schema=self._pq.schema))
             else:
-                np_dtype = np.float16 if self.out_dtype == "float16" else np.float32
-                self._npy.write(np.ascontiguousarray(rows.embeddings, dtype=np_dtype).tobytes())
+                dtype = numpy_dtype(self.out_dtype)
+                self._npy.write(np.ascontiguousarray(rows.embeddings, dtype=dtype).tobytes())
                 assert self._ids_pq is not None
-                self._ids_pq.write_table(rows.index_table(self.id_type))
+                self._ids_pq.write_table(rows.index.cast(self._ids_pq.schema))
         except OSError as e:
             self.abort()
             raise output_error(self.tmp, e) from e
@@ -271,7 +233,7 @@ def read_index(
     return pq.read_table(outdir / src, columns=list(columns))
 
 
-def read_embeddings(outdir: Path, files: list[str], mmap: bool = True) -> np.ndarray:
+def read_shard_embeddings(outdir: Path, files: list[str], mmap: bool = True) -> np.ndarray:
     """The [n, dim] embeddings of one committed shard (memory-mapped for .npy)."""
     npy = next((f for f in files if f.endswith(".npy")), None)
     if npy is not None:

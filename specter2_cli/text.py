@@ -1,9 +1,11 @@
-"""Tokenize a window of records, sort it by length, and pack token-budget batches.
+"""SPECTER2's input text, token ids and batches: one definition of each.
 
-A window is a bounded run of consecutive records (`--sort-window`), so memory
-stays flat on any input size. Inside it, records are sorted by token length and
-packed greedily so that rows x padded length stays under `--batch-tokens`: a
-batch of long abstracts never runs out of memory and short ones fill the device.
+* the model card's paper text, `title + [SEP] + (abstract or "")`, and a search
+  query as its text alone (`adhoc_query`);
+* token ids exactly as `tokenizer(..., truncation=True, max_length=512)` makes them;
+* a window of records sorted by token length and packed into batches of at most
+  `batch_tokens` padded tokens, so a batch of long abstracts never runs out of
+  memory and short ones fill the device.
 """
 
 from __future__ import annotations
@@ -18,6 +20,11 @@ import numpy as np
 # whitespace boundary this far out still yields well over max_length tokens;
 # cutting first keeps a 10 MB abstract from costing seconds of tokenization.
 _CHARS_PER_TOKEN_BOUND = 64
+
+
+def format_paper(title: str | None, abstract: str | None, sep: str = "[SEP]") -> str:
+    """The model card's paper text: title + sep_token + (abstract or "")."""
+    return (title or "") + sep + (abstract or "")
 
 
 @dataclass(slots=True)
@@ -50,6 +57,19 @@ def _clip(text: str, max_length: int) -> str:
     return text if cut <= 0 else text[:cut]
 
 
+def _encode(tokenizer: Any, texts: list[str], max_length: int) -> list[list[int]]:
+    return list(
+        tokenizer(
+            texts,
+            add_special_tokens=True,
+            truncation=True,
+            max_length=max_length,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )["input_ids"]
+    )
+
+
 def tokenize(tokenizer: Any, texts: Sequence[str], max_length: int) -> Tokenized:
     """Token ids as the model card makes them (truncation at max_length), plus a truncated flag.
 
@@ -58,25 +78,11 @@ def tokenize(tokenizer: Any, texts: Sequence[str], max_length: int) -> Tokenized
     [CLS] + the first max_length - 2 tokens + [SEP].
     """
     clipped = [_clip(t, max_length) for t in texts]
-    enc = tokenizer(
-        clipped,
-        add_special_tokens=True,
-        truncation=True,
-        max_length=max_length + 1,
-        return_attention_mask=False,
-        return_token_type_ids=False,
-    )["input_ids"]
-    ids: list[list[int]] = list(enc)
+    ids = _encode(tokenizer, clipped, max_length + 1)
     # A clipped text that came out short (a wall of whitespace, say) is redone in full.
     for i, (t, c) in enumerate(zip(texts, clipped, strict=True)):
         if t is not c and len(ids[i]) <= max_length:
-            ids[i] = tokenizer(
-                [t],
-                truncation=True,
-                max_length=max_length + 1,
-                return_attention_mask=False,
-                return_token_type_ids=False,
-            )["input_ids"][0]
+            ids[i] = _encode(tokenizer, [t], max_length + 1)[0]
     sep = tokenizer.sep_token_id
     truncated = np.zeros(len(ids), dtype=bool)
     for i, seq in enumerate(ids):

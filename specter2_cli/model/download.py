@@ -12,31 +12,26 @@ commit (portable folders) or at the requested branch (cache, so that the branch
 ref points at it). The commits are printed, and each portable folder records its
 origin in `.specter2-source.json`.
 
-No torch or transformers here: `specter2 --help` must stay fast.
+No torch or transformers here.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shlex
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
 
-import typer
-
-from . import __version__
-from .config import ADAPTER_IDS, DEFAULT_BASE_MODEL
-from .errors import ModelLoadError, Specter2Error, UsageError
+from .. import __version__
+from ..config import ADAPTER_IDS, DEFAULT_BASE_MODEL
+from ..errors import ModelLoadError, Specter2Error, UsageError
+from .hub import endpoint, hub_reachable, offline_requested, uses_proxy, write_source_marker
 
 log = logging.getLogger("specter2")
 
 ADAPTER_CHOICES = tuple(name for name, repo in ADAPTER_IDS.items() if repo is not None)
-SOURCE_MARKER = ".specter2-source.json"
 
 # Weights for other frameworks and export formats: never needed by specter2.
 IGNORE_PATTERNS = [
@@ -106,29 +101,18 @@ def plan_downloads(adapters: Sequence[str] | None, revision: str | None = None) 
 # ----------------------------------------------------------------- talking to the Hub
 
 
-def _endpoint() -> str:
-    return os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-
-
-def uses_proxy() -> bool:
-    names = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
-    return any(os.environ.get(n) for n in names)
-
-
 def check_network() -> None:
     """Fail in seconds, not after a minute of retries, when the Hub cannot be reached."""
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+    if offline_requested():
         raise ModelLoadError(
             "HF_HUB_OFFLINE is set, but `specter2 download` needs the network: run it without "
             "HF_HUB_OFFLINE on a machine that can reach the Hugging Face Hub (a login node)"
         )
     if uses_proxy():
         return  # a direct connection test says nothing about the proxy
-    from .encoder import hub_reachable
-
     if not hub_reachable():
         raise ModelLoadError(
-            f"cannot reach {_endpoint()}: `specter2 download` needs the network. Run it on a "
+            f"cannot reach {endpoint()}: `specter2 download` needs the network. Run it on a "
             "machine with internet access (a login node); behind a proxy, set HTTPS_PROXY"
         )
 
@@ -181,44 +165,8 @@ def fetch(plan: RepoPlan, to: Path | None) -> Downloaded:
         library_name="specter2_cli",
         library_version=__version__,
     )
-    write_source_marker(Path(path), plan, commit)
+    write_source_marker(Path(path), plan.repo_id, commit, plan.revision)
     return Downloaded(plan, commit, str(path))
-
-
-def write_source_marker(folder: Path, plan: RepoPlan, commit: str) -> None:
-    info = {
-        "repo_id": plan.repo_id,
-        "revision": commit,
-        "requested_revision": plan.revision or "main",
-        "downloaded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "tool_version": __version__,
-    }
-    (folder / SOURCE_MARKER).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
-
-
-def read_source_marker(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The origin recorded by `specter2 download --to` in a portable folder, if any."""
-    p = Path(folder).expanduser() / SOURCE_MARKER
-    try:
-        d = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return d if isinstance(d, dict) and isinstance(d.get("repo_id"), str) else None
-
-
-def model_identity(source: str) -> tuple[str, str | None]:
-    """(what model, which commit if known) for a Hub id or a local folder.
-
-    A portable folder written by `specter2 download --to` is the Hub repository it
-    was downloaded from, so `allenai/specter2_base` and `DIR/specter2_base` match.
-    """
-    if os.path.isdir(os.path.expanduser(source)):
-        marker = read_source_marker(source)
-        if marker is not None:
-            rev = marker.get("revision")
-            return marker["repo_id"], rev if isinstance(rev, str) else None
-        return str(Path(source).expanduser().resolve()), None
-    return source, None
 
 
 def _describe_error(plan: RepoPlan, e: Exception) -> ModelLoadError:
@@ -238,7 +186,7 @@ def _describe_error(plan: RepoPlan, e: Exception) -> ModelLoadError:
         why = f"cannot write the files ({e})"
     else:
         why = (
-            f"{type(e).__name__}: {e}. Check the network connection to {_endpoint()} "
+            f"{type(e).__name__}: {e}. Check the network connection to {endpoint()} "
             "(behind a proxy, set HTTPS_PROXY) and rerun; finished files are kept"
         )
     return ModelLoadError(f"cannot download {plan.label}: {why}")
@@ -322,56 +270,10 @@ def usage_lines(done: list[Downloaded], to: Path | None, cache: str | None = Non
     return lines
 
 
-def _hub_cache() -> str | None:
+def hub_cache() -> str | None:
     try:
         import huggingface_hub.constants as c
 
         return str(c.HF_HUB_CACHE)
     except Exception:  # pragma: no cover - huggingface_hub is a dependency
         return None
-
-
-# ----------------------------------------------------------------- the command
-
-
-def download_command(
-    adapter: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--adapter",
-            "-a",
-            help="Adapter to fetch besides the base model: proximity, adhoc_query, "
-            "classification, regression, all (default) or none. Repeat for several.",
-            show_default=False,
-        ),
-    ] = None,
-    to: Annotated[
-        Path | None,
-        typer.Option(
-            help="Write portable folders DIR/specter2_base, DIR/specter2_proximity, ... "
-            "instead of filling the Hugging Face cache.",
-            show_default=False,
-        ),
-    ] = None,
-    revision: Annotated[
-        str | None,
-        typer.Option(help="Branch, tag or commit of allenai/specter2_base (default: main)."),
-    ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
-) -> None:
-    """Fetch SPECTER2 (base model + adapters) for machines without network access.
-
-    Run it on a login node; it prints the commit of each repository and the exact
-    `specter2 embed` command that uses the files offline. Exit codes: 0 done,
-    2 usage, 4 no network or download failed.
-    """
-    from .cli import fail, setup_logging
-
-    setup_logging(quiet)
-    try:
-        plans = plan_downloads(adapter, revision)
-        done = download(plans, to)
-    except Specter2Error as e:
-        fail(e)
-    for line in usage_lines(done, to, None if to is not None else _hub_cache()):
-        typer.echo(line)

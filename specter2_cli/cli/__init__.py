@@ -1,0 +1,66 @@
+"""The `specter2` command: one module per subcommand, no torch at import (--help is instant)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from .. import __version__
+from ..errors import EXIT_INTERNAL, Specter2Error
+from . import bench, download, embed, jobs, search
+
+app = typer.Typer(
+    name="specter2",
+    help="SPECTER2 embeddings for millions of scientific papers: streaming input, "
+    "token-budget batching, resumable shards, SLURM arrays.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"specter2_cli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """SPECTER2 embeddings for scientific papers."""
+
+
+app.command(name="embed")(embed.embed)
+app.command(name="status")(jobs.status)
+app.command(name="merge")(jobs.merge)
+app.command(name="search")(search.search)
+app.command(name="download")(download.download)
+app.command(name="bench")(bench.bench)
+
+
+def main() -> None:
+    try:
+        app()
+    except Specter2Error as e:  # raised outside a command's own handling
+        typer.echo(f"specter2: error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("specter2: interrupted", err=True)
+        sys.exit(130)
+    except Exception:
+        import traceback
+
+        traceback.print_exc()
+        typer.echo(
+            "specter2: internal error (a bug): please report it with the traceback above",
+            err=True,
+        )
+        sys.exit(EXIT_INTERNAL)

@@ -1,0 +1,66 @@
+"""`specter2 status` and `specter2 merge`: what a job has done, and one file from it."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .common import exit_on_error, setup_logging
+
+log = logging.getLogger("specter2")
+
+
+@exit_on_error
+def status(
+    outdir: Annotated[Path, typer.Argument(help="An output folder of `specter2 embed`.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Per rank: done, running, interrupted or not started; records committed; what is missing.
+
+    Exit code 0 when every rank is done, 3 when the job is incomplete.
+    """
+    from ..status import format_status, job_status
+
+    st = job_status(outdir)
+    typer.echo(json.dumps(st.as_dict(), indent=1) if as_json else format_status(st))
+    if not st.complete:
+        raise typer.Exit(3)
+
+
+@exit_on_error
+def merge(
+    outdir: Annotated[Path, typer.Argument(help="An output folder of `specter2 embed`.")],
+    to: Annotated[
+        Path,
+        typer.Option(
+            "--to",
+            help="FILE.parquet, or FILE.npy (ids go to FILE.ids.parquet).",
+            show_default=False,
+        ),
+    ],
+) -> None:
+    """Check that every rank is complete, then write one file in input order, each id once.
+
+    Ids repeated across ranks keep their first record; with --incremental runs the
+    newest vector of an id wins.
+    """
+    from ..merge import merge as do_merge
+
+    setup_logging()
+    r = do_merge(outdir, to)
+    extra = []
+    if r.replaced_by_newer:
+        extra.append(f"{r.replaced_by_newer} older vectors replaced by newer ones")
+    if r.duplicates_dropped:
+        extra.append(f"{r.duplicates_dropped} duplicate ids dropped (first kept)")
+    log.info(
+        "merged %d records from %d shards into %s%s",
+        r.rows,
+        r.shards,
+        r.to,
+        f" ({'; '.join(extra)})" if extra else "",
+    )

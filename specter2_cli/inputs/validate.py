@@ -1,0 +1,202 @@
+"""One parsed object in, a Record (id + model text) or a Rejected (where + why) out."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import ID_FIELDS, FieldSettings
+from ..text import format_paper
+
+RAW_PREVIEW_CHARS = 2_000
+
+
+@dataclass(slots=True)
+class Record:
+    id: int | str
+    text: str
+    file_index: int
+    pos: int
+    location: Any = None  # "line 12" / "row 7" (lazily rendered): where to point a later reject
+
+
+@dataclass(slots=True)
+class Rejected:
+    source: str
+    location: Any  # "row 7", or a lazily counted "line 12"
+    id: int | str | None
+    reason: str
+    raw: str
+    file_index: int
+    pos: int
+
+    def __post_init__(self) -> None:
+        # Keep only a preview: a window may hold many rejects, each from a huge line.
+        if len(self.raw) > RAW_PREVIEW_CHARS:
+            self.raw = self.raw[:RAW_PREVIEW_CHARS]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "location": str(self.location),
+            "id": self.id,
+            "reason": self.reason,
+            "raw": self.raw,
+        }
+
+    def message(self) -> str:
+        """`FILE:LINE: reason` for JSONL, `FILE: row N: reason` for Parquet."""
+        where = str(self.location)
+        if where.startswith("line "):
+            return f"{self.source}:{where[5:]}: {self.reason}"
+        return f"{self.source}: {where}: {self.reason}"
+
+
+Item = Record | Rejected
+
+
+def preview(obj: Any) -> str:
+    """The start of an object as JSON, for the rejects file."""
+    try:
+        return json.dumps(obj, ensure_ascii=False, default=str)[:RAW_PREVIEW_CHARS]
+    except (TypeError, ValueError):
+        return repr(obj)[:RAW_PREVIEW_CHARS]
+
+
+class RecordValidator:
+    """Turns one parsed object into a Record (formatted text) or a Rejected with a reason."""
+
+    def __init__(
+        self, fields: FieldSettings, query_mode: bool, sep_token: str, id_type: str
+    ) -> None:
+        self.fields = fields
+        self.query_mode = query_mode
+        self.sep = sep_token
+        self.id_type = id_type  # "int" or "string" (resolved), "any" for the in-memory API
+
+    def id_of(self, obj: dict[str, Any]) -> tuple[Any, str | None]:
+        """(value, field name) of the record's id; value None when absent."""
+        if self.fields.id_field is not None:
+            return obj.get(self.fields.id_field), self.fields.id_field
+        for name in ID_FIELDS:
+            if name in obj and obj[name] is not None:
+                return obj[name], name
+        return None, None
+
+    def check_id(self, value: Any) -> tuple[int | str | None, str | None]:
+        """(normalised id, None) or (None, reason)."""
+        looked = self.fields.id_field or ", ".join(ID_FIELDS)
+        if value is None:
+            return None, f"missing id (looked for: {looked}); set --id-field"
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            return None, f"id must be a string or an integer, got {json_type(value)}"
+        if isinstance(value, str):
+            if not value.strip():
+                return None, "empty id"
+            bad = unicode_problem(value)
+            if bad:
+                return None, f"id is not valid Unicode: {bad}"
+        if self.id_type == "any":  # in-memory API: ids are returned as given
+            return value, None
+        if self.id_type == "int":
+            if isinstance(value, str):
+                return None, (
+                    f"id {value!r} is a string but this job's ids are integers; "
+                    "rerun with --id-type string"
+                )
+            if not -(2**63) <= value < 2**63:
+                return None, f"integer id {value} does not fit in 64 bits; use --id-type string"
+            return value, None
+        return str(value), None
+
+    def validate(
+        self, obj: Any, source: str, location: Any, raw: str, file_index: int, pos: int
+    ) -> Item:
+        def reject(reason: str, rid: Any = None) -> Rejected:
+            return Rejected(source, location, rid, reason, raw, file_index, pos)
+
+        if not isinstance(obj, dict):
+            return reject(f"expected a JSON object, got {json_type(obj)}")
+        value, _ = self.id_of(obj)
+        rid, why = self.check_id(value)
+        if rid is None:
+            shown = value if isinstance(value, int | str) and not isinstance(value, bool) else None
+            if isinstance(shown, str) and unicode_problem(shown):
+                shown = None  # could not be written to the rejects file as it is
+            return reject(why or "bad id", shown)
+        text, why = self.text_of(obj)
+        if text is None:
+            return reject(why or "no text", rid)
+        return Record(rid, text, file_index, pos, location)
+
+    def text_of(self, obj: dict[str, Any]) -> tuple[str | None, str | None]:
+        """(model text, None) or (None, reason)."""
+        if self.query_mode:
+            name = self.fields.text_field
+            q = obj.get(name)
+            if q is not None and not isinstance(q, str):
+                return None, f"field {name!r} is {json_type(q)}, expected a string"
+            if not q or not q.strip():
+                return None, f"missing or empty query field {name!r}"
+            bad = unicode_problem(q)
+            if bad:
+                return None, f"field {name!r} is not valid Unicode: {bad}"
+            return q, None
+        fields = (
+            (self.fields.title_field, obj.get(self.fields.title_field)),
+            (self.fields.abstract_field, obj.get(self.fields.abstract_field)),
+        )
+        for name, v in fields:
+            if v is not None and not isinstance(v, str):
+                return None, f"field {name!r} is {json_type(v)}, expected a string or null"
+        (_, title), (_, abstract) = fields
+        if not (title and title.strip()) and not (abstract and abstract.strip()):
+            return None, (
+                f"no text: {self.fields.title_field!r} and {self.fields.abstract_field!r} "
+                "are both missing or empty"
+            )
+        text = format_paper(title, abstract, self.sep)
+        if not text.isascii() and unicode_problem(text):
+            for name, v in fields:
+                bad = unicode_problem(v) if v else None
+                if bad:
+                    return None, f"field {name!r} is not valid Unicode: {bad}"
+        return text, None
+
+
+def unicode_problem(s: str) -> str | None:
+    """Why `s` cannot be encoded as UTF-8 (a lone surrogate from a broken \\u escape), or None.
+
+    JSON allows escapes such as "\\ud800" that decode to half a surrogate pair; the
+    tokenizer and Parquet both refuse such strings, so the record is rejected here.
+    """
+    if s.isascii():
+        return None
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError as e:
+        return (
+            f"lone surrogate \\u{ord(s[e.start]):04x} at character {e.start} "
+            "(a broken \\u escape in the JSON)"
+        )
+    return None
+
+
+def json_type(v: Any) -> str:
+    """'an integer', 'a string', ...: the JSON type of a value, for messages."""
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, int):
+        return "an integer"
+    if isinstance(v, float):
+        return "a floating-point number"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, list):
+        return "an array"
+    if isinstance(v, dict):
+        return "an object"
+    return type(v).__name__

@@ -1,0 +1,384 @@
+"""One rank's run: plan, claim the OUTDIR, then read -> tokenize -> encode -> write -> commit.
+
+A reader thread parses, validates and filters records into windows, a tokenizer
+thread packs them into batches, and the main thread runs the model with one
+window in flight (window k+1 on the device while window k is written). Each
+shard is a fixed run of input records, committed through the rank's manifest; a
+resumed run starts at the committed cursor and produces the same shards an
+uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import queue
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any
+
+import numpy as np
+
+from .. import __version__
+from ..config import EmbedSettings
+from ..errors import InputError, Interrupted, UsageError
+from ..inputs import (
+    Cursor,
+    InputFile,
+    RecordStream,
+    RecordValidator,
+    check_inputs_readable,
+    input_identity,
+    plan_slices,
+    resolve_id_type,
+    resolve_inputs,
+)
+from ..inputs.jsonl import PeekableStdin
+from ..launchers import RankInfo, detect_rank
+from ..store.keys import KeyMap, KeySet
+from ..store.manifest import Manifest, ShardEntry, in_run_order
+from ..store.outdir import OutDir
+from ..store.rejects import RejectsFile
+from ..store.shards import read_index
+from .runtime import Progress, StopFlag
+from .sink import ShardFormat, ShardSink
+from .summary import RunSummary
+from .windows import (
+    End,
+    Failed,
+    Message,
+    RecordFilter,
+    Window,
+    cut_windows,
+    drain,
+    next_message,
+    run_stage,
+    tokenize_window,
+    windows_from,
+)
+
+if TYPE_CHECKING:
+    from ..model.encoder import Encoder, Pending
+
+
+@dataclass
+class EmbedJob:
+    """Everything one rank needs; `run()` does the work."""
+
+    inputs: list[str]
+    outdir: str | os.PathLike[str]
+    settings: EmbedSettings = field(default_factory=EmbedSettings)
+    shard_index: int | None = None
+    num_shards: int | None = None
+    incremental: bool = False
+    overwrite: bool = False
+    offline: bool = False
+    progress: bool = False
+    log_every_s: float = 30.0
+    encoder: Encoder | None = None
+    stop: StopFlag = field(default_factory=StopFlag)
+    stdin: IO[bytes] | None = None
+    on_shard_committed: Callable[[ShardEntry], None] | None = None
+
+    def run(self) -> RunSummary:
+        t0 = time.perf_counter()
+        files = resolve_inputs(self.inputs)
+        rank = detect_rank(self.shard_index, self.num_shards)
+        out = OutDir(self.outdir)
+        if self.overwrite:
+            if rank.world > 1:
+                raise UsageError(
+                    "--overwrite with several ranks would let one rank delete another's work; "
+                    "delete the output folder before submitting the job instead"
+                )
+            out.wipe()
+        out.prepare()
+        id_type = self._check_inputs(files)
+        if self.encoder is None and not out.exists():
+            # load before claiming OUTDIR: a typo in --base-model must not pin the folder to it
+            self.encoder = self._load_encoder()
+        out.init_job(self._identity(id_type))
+        gen = out.join_generation(input_identity(files), rank.world, self.incremental)
+        lock = out.lock_rank(gen.gen, rank.rank, rank.world)
+        try:
+            return _RankRun(self, files, rank, out, gen.gen, id_type, t0).run()
+        finally:
+            lock.release()
+
+    def _check_inputs(self, files: list[InputFile]) -> str:
+        """The job's id type; fails on unusable input before the model loads."""
+        s = self.settings
+        peeked = None
+        if files[0].kind == "stdin" and s.fields.id_type == "auto":
+            peek = PeekableStdin(self.stdin or sys.stdin.buffer)
+            peeked = peek.first_object()
+            self.stdin = io.BufferedReader(peek)
+        id_type = resolve_id_type(files, s.fields, peeked)
+        check_inputs_readable(
+            files, RecordValidator(s.fields, s.model.query_mode, "[SEP]", id_type)
+        )
+        return id_type
+
+    def _load_encoder(self) -> Encoder:
+        from ..model.loader import load_encoder
+
+        s = self.settings
+        return load_encoder(s.model, s.device, s.dtype, s.engine, self.offline)
+
+    def _identity(self, id_type: str) -> dict[str, Any]:
+        # the resolved dtype: a CPU (fp32) job must not be resumed on a GPU in fp16 unasked
+        if self.encoder is not None:
+            compute = self.encoder.dtype
+        else:
+            from ..model.loader import resolve_device, resolve_dtype
+
+            compute = resolve_dtype(self.settings.dtype, resolve_device(self.settings.device))
+        return self.settings.job_identity() | {
+            "id_type": id_type,
+            "compute_dtype": str(compute).replace("torch.", ""),
+        }
+
+
+class _RankRun:
+    """The work of one locked rank: resume from its manifest, run the stages, commit."""
+
+    def __init__(
+        self,
+        job: EmbedJob,
+        files: list[InputFile],
+        rank: RankInfo,
+        out: OutDir,
+        gen: int,
+        id_type: str,
+        t0: float,
+    ) -> None:
+        self.job, self.files, self.rank, self.out = job, files, rank, out
+        self.gen, self.id_type, self.t0 = gen, id_type, t0
+        self.settings = job.settings
+        self.summary = RunSummary(str(out.path), rank.rank, rank.world, gen)
+        self.manifest = out.load_manifest(gen, rank.rank) or Manifest(gen, rank.rank, rank.world)
+
+    def run(self) -> RunSummary:
+        m, out, summary = self.manifest, self.out, self.summary
+        if m.done:
+            summary.already_done = True
+            summary.count_shards(m)
+            out.mark_success_if_complete(out.generations()[self.gen])
+            return summary
+        out.sweep(self.gen, m.rank, m.world, m.committed_files)
+        summary.resumed_from_rows = m.rows
+        encoder = self.job.encoder or self.job._load_encoder()
+        if encoder.settings != self.settings.model:
+            raise UsageError("the encoder passed in was loaded with other model settings")
+        summary.engine, summary.device = encoder.engine, encoder.device
+        sink = self._sink(encoder)
+        first_shard = len(m.shards)
+        progress = Progress(self.job.progress, self.job.log_every_s)
+        try:
+            self._loop(encoder, sink, progress)
+        finally:
+            progress.close()
+            sink.close()
+            summary.count_shards(m, first_shard)
+        summary.seconds = time.perf_counter() - self.t0
+        summary.first_batch_s = encoder.stats.first_batch_s
+        m.done = True
+        m.finished_at = time.time()
+        out.save_manifest(m)
+        out.mark_success_if_complete(out.generations()[self.gen])
+        return summary
+
+    def _sink(self, encoder: Encoder) -> ShardSink:
+        m = self.manifest
+        rejects = RejectsFile(
+            self.out.rejects_path(self.gen, m.rank, m.world),
+            m.shards[-1].rejects_bytes if m.shards else 0,
+        )
+        s = self.settings
+        shape = ShardFormat(
+            s.format, self.id_type, encoder.hidden_size, s.output_dtype, self._metadata(encoder)
+        )
+        return ShardSink(self.out, m, rejects, shape, self.job.on_shard_committed)
+
+    def _metadata(self, enc: Encoder) -> dict[str, Any]:
+        s = self.settings
+        return {
+            "tool": "specter2_cli",
+            "tool_version": __version__,
+            "base_model": s.model.base_model,
+            "adapter": s.model.adapter,
+            "adapter_source": s.model.adapter_source,
+            "revisions": enc.revisions,
+            "max_length": s.model.max_length,
+            "normalize": s.model.normalize,
+            "compute_dtype": str(enc.dtype).replace("torch.", ""),
+            "output_dtype": s.output_dtype,
+            "pooling": "cls",
+            "hidden_size": enc.hidden_size,
+            "id_type": self.id_type,
+            "text_format": "query" if s.model.query_mode else "title [SEP] abstract",
+            "inputs": [f.display for f in self.files],
+            "generation": self.gen,
+            "rank": self.rank.rank,
+            "world": self.rank.world,
+        }
+
+    # ------------------------------------------------------------ stages
+
+    def _windows(self, encoder: Encoder) -> Callable[[], Any]:
+        """The reader stage: records of this rank's slices, filtered, cut into windows."""
+        s, m = self.settings, self.manifest
+        validator = RecordValidator(
+            s.fields, s.model.query_mode, encoder.tokenizer.sep_token, self.id_type
+        )
+        cursor = Cursor(*m.cursor) if m.cursor else None
+        stream = RecordStream(
+            self.files, plan_slices(self.files, m.rank, m.world), validator, cursor, self.job.stdin
+        )
+        previous = _previous_generations(self.out, self.gen) if self.job.incremental else None
+        keep = RecordFilter(_committed_ids(self.out, m), previous)
+        return lambda: cut_windows(
+            stream, self.files, keep, s.shard_size, s.sort_window, s.on_error == "fail"
+        )
+
+    def _tokenized(
+        self, encoder: Encoder, raw: queue.Queue[Message], stop: threading.Event
+    ) -> Callable[[], Any]:
+        """The tokenizer stage: the fast tokenizer releases the GIL, so this overlaps both
+        the reader's JSON parsing and the device."""
+        s = self.settings
+        budget = s.resolved_batch_tokens(encoder.device)
+        return lambda: (
+            tokenize_window(
+                w,
+                encoder.tokenizer,
+                s.model.max_length,
+                budget,
+                s.max_batch_rows,
+                encoder.max_positions,
+            )
+            for w in windows_from(raw, stop)
+        )
+
+    def _loop(self, encoder: Encoder, sink: ShardSink, progress: Progress) -> None:
+        raw: queue.Queue[Message] = queue.Queue(maxsize=2)
+        windows: queue.Queue[Message] = queue.Queue(maxsize=3)
+        halt = threading.Event()
+        threads = [
+            threading.Thread(
+                target=run_stage,
+                args=(self._windows(encoder), raw, halt),
+                name="specter2-reader",
+                daemon=True,
+            ),
+            threading.Thread(
+                target=run_stage,
+                args=(self._tokenized(encoder, raw, halt), windows, halt),
+                name="specter2-tokenizer",
+                daemon=True,
+            ),
+        ]
+        for t in threads:
+            t.start()
+        try:
+            self._device_loop(encoder, sink, progress, windows)
+        except BaseException:
+            sink.abort()
+            raise
+        finally:
+            halt.set()
+            for q in (raw, windows):
+                drain(q)
+            for t in threads:
+                t.join(timeout=10)
+
+    def _device_loop(
+        self, encoder: Encoder, sink: ShardSink, progress: Progress, windows: queue.Queue[Message]
+    ) -> None:
+        """One window in flight: window k+1 runs on the device while window k is written."""
+        from ..model.encoder import WindowAbandoned
+
+        stop = self.job.stop
+        inflight: tuple[Window, Pending | None] | None = None
+        while True:
+            msg = next_message(windows, stop)
+            if isinstance(msg, Failed):
+                raise msg.error
+            if isinstance(msg, End):
+                break
+            try:
+                handle = (
+                    encoder.submit(msg.packing, len(msg.records), stop) if msg.packing else None
+                )
+            except WindowAbandoned:
+                break
+            if inflight is not None:
+                self._finish(encoder, sink, progress, *inflight)
+            inflight = (msg, handle)
+        if inflight is not None:
+            self._finish(encoder, sink, progress, *inflight)
+        if stop():
+            sink.commit()
+            m = self.manifest
+            raise Interrupted(
+                f"stopped by {stop.signal_name}: {m.rows} records committed in "
+                f"{len(m.shards)} shards; rerun the same command to resume"
+            )
+
+    def _finish(
+        self,
+        encoder: Encoder,
+        sink: ShardSink,
+        progress: Progress,
+        w: Window,
+        handle: Pending | None,
+    ) -> None:
+        """Write a computed window into the open shard; the sink commits at the shard's end."""
+        if handle is not None:
+            emb = encoder.collect(handle)
+        else:
+            emb = np.zeros((0, encoder.hidden_size), np.float32)
+        sink.add(w, emb)
+        progress.update(len(w.records), w.packing.real_tokens if w.packing else 0)
+        if w.error is not None:
+            raise InputError(
+                f"{w.error.message()}\n"
+                f"{_committed_note(self.manifest)} Fix the record, or rerun with --on-error skip "
+                "to set bad records aside in the rejects file and go on."
+            )
+
+
+def _committed_note(m: Manifest) -> str:
+    if m.rows == 0:
+        return "Nothing was committed."
+    shards = sum(1 for sh in m.shards if sh.files)
+    return f"{m.rows} records before it are committed in {shards} shards."
+
+
+def _committed_ids(out: OutDir, m: Manifest) -> KeySet:
+    keys = [
+        read_index(out.path, sh.files, ("id_key",)).column("id_key").to_numpy()
+        for sh in m.shards
+        if sh.files
+    ]
+    return KeySet(np.concatenate(keys).astype(np.uint64) if keys else None)
+
+
+def _previous_generations(out: OutDir, gen: int) -> KeyMap:
+    """id key -> text hash of every record committed by earlier runs (newest last)."""
+    keys: list[np.ndarray] = []
+    values: list[np.ndarray] = []
+    for m in in_run_order(out.manifests()):
+        if m.gen >= gen:
+            continue
+        for sh in m.shards:
+            if sh.files:
+                t = read_index(out.path, sh.files, ("id_key", "text_hash"))
+                keys.append(t.column("id_key").to_numpy())
+                values.append(t.column("text_hash").to_numpy())
+    if not keys:
+        return KeyMap(np.zeros(0, np.uint64), np.zeros(0, np.uint64))
+    return KeyMap(np.concatenate(keys), np.concatenate(values))

@@ -1,0 +1,106 @@
+"""What surrounds a run: the stop flag (and the signal handlers the CLI installs), progress."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+log = logging.getLogger("specter2")
+
+
+class StopFlag:
+    """Set by SIGTERM/SIGINT/SIGUSR1 (or a caller); checked between batches."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signal_name: str | None = None
+
+    def __call__(self) -> bool:
+        return self.event.is_set()
+
+    def set(self, name: str = "stop") -> None:
+        self.signal_name = name
+        self.event.set()
+
+
+class SignalHandlers:
+    """Turn SIGTERM, SIGINT and SIGUSR1 into a StopFlag while a run is active (main thread only).
+
+    Installed by the CLI around a run; the library never installs handlers itself.
+    """
+
+    SIGNALS = ("SIGTERM", "SIGINT", "SIGUSR1")
+
+    def __init__(self, flag: StopFlag) -> None:
+        self.flag = flag
+        self.old: dict[int, Any] = {}
+
+    def __enter__(self) -> SignalHandlers:
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        for name in self.SIGNALS:
+            sig = getattr(signal, name, None)
+            if sig is not None:
+                self.old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if self.flag():
+            # Schedulers often deliver the same request twice (scancel signals every
+            # process of the job; a batch script forwards it again): only a second
+            # Ctrl-C means "stop now, do not commit".
+            if signum == signal.SIGINT and self.flag.signal_name == "SIGINT":
+                raise KeyboardInterrupt
+            log.info("%s received again: still finishing the shard in progress", name)
+            return
+        log.warning("%s received: finishing the shard in progress, then exiting", name)
+        self.flag.set(name)
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, old in self.old.items():
+            signal.signal(sig, old)
+
+
+class Progress:
+    """tqdm bar on a terminal, plain log lines otherwise (cron, SLURM logs)."""
+
+    def __init__(self, enabled: bool, every_s: float = 30.0, initial: int = 0) -> None:
+        self.enabled = enabled
+        self.every_s = every_s
+        self.t0 = time.perf_counter()
+        self.last = self.t0
+        self.records = 0
+        self.tokens = 0
+        self.bar: Any = None
+        if enabled and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(unit=" papers", initial=initial, dynamic_ncols=True, smoothing=0.1)
+
+    def update(self, records: int, tokens: int) -> None:
+        self.records += records
+        self.tokens += tokens
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        dt = max(now - self.t0, 1e-9)
+        if self.bar is not None:
+            self.bar.update(records)
+            self.bar.set_postfix_str(f"{self.tokens / dt / 1000:.0f}k tok/s", refresh=False)
+        elif now - self.last >= self.every_s:
+            self.last = now
+            log.info(
+                "%d papers embedded, %.1f papers/s, %.0f tokens/s",
+                self.records,
+                self.records / dt,
+                self.tokens / dt,
+            )
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -1,0 +1,68 @@
+"""What a run did, counted from the shards it committed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..store.manifest import Manifest
+
+
+@dataclass
+class RunSummary:
+    outdir: str
+    rank: int = 0
+    world: int = 1
+    generation: int = 0
+    embedded: int = 0
+    rejected: int = 0
+    truncated: int = 0
+    skipped: int = 0
+    changed: int = 0
+    real_tokens: int = 0
+    padded_tokens: int = 0
+    shards: int = 0
+    seconds: float = 0.0
+    resumed_from_rows: int = 0
+    already_done: bool = False
+    engine: str = ""
+    device: str = ""
+    first_batch_s: float | None = None
+
+    @property
+    def new(self) -> int:
+        return self.embedded - self.changed
+
+    @property
+    def papers_per_s(self) -> float:
+        return self.embedded / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.real_tokens / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def padding_efficiency(self) -> float:
+        return self.real_tokens / self.padded_tokens if self.padded_tokens else 1.0
+
+    def count_shards(self, m: Manifest, first_shard: int = 0) -> None:
+        """Counts of the shards from `first_shard` on (all of them for a finished job)."""
+        mine = m.shards[first_shard:]
+        self.embedded = sum(s.rows for s in mine)
+        self.rejected = sum(s.rejected for s in mine)
+        self.truncated = sum(s.truncated for s in mine)
+        self.real_tokens = sum(s.real_tokens for s in mine)
+        self.padded_tokens = sum(s.padded_tokens for s in mine)
+        self.skipped = sum(s.skipped for s in mine)
+        self.changed = sum(s.changed for s in mine)
+        self.shards = len(mine)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d.update(
+            new=self.new,
+            papers_per_s=round(self.papers_per_s, 2),
+            tokens_per_s=round(self.tokens_per_s, 1),
+            padding_efficiency=round(self.padding_efficiency, 4),
+        )
+        return d

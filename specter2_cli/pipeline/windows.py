@@ -1,0 +1,206 @@
+"""The stages between the input and the device: filter records, cut windows, tokenize and pack.
+
+A window is a bounded run of consecutive records (`--sort-window`) that is sorted
+and batched on its own; a window never crosses a shard boundary, so a shard is a
+fixed run of input records and a resumed run rebuilds exactly the same shards.
+Stages run in threads and pass typed messages through bounded queues.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..inputs import Cursor, InputFile, Record, Rejected
+from ..store.keys import KeyMap, KeySet, id_key, text_hash
+from ..text import Packing, pack, tokenize
+
+
+@dataclass
+class Window:
+    records: list[Record] = field(default_factory=list)
+    hashes: list[int] = field(default_factory=list)
+    keys: list[int] = field(default_factory=list)
+    rejects: list[Rejected] = field(default_factory=list)
+    packing: Packing | None = None
+    truncated: int = 0
+    cursor: Cursor | None = None  # where a resumed run continues after this window
+    shard_end: bool = False
+    skipped: int = 0
+    changed: int = 0
+    error: Rejected | None = None  # --on-error fail: stop after committing this window
+
+
+@dataclass(frozen=True)
+class End:
+    """No more windows: the input ended ("input") or a stop was requested ("stop")."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A stage raised; the main thread re-raises `error`."""
+
+    error: BaseException
+
+
+Message = Window | End | Failed
+
+
+# ----------------------------------------------------------------- filtering
+
+
+@dataclass(slots=True)
+class Keep:
+    key: int
+    text_hash: int
+    changed: bool  # --incremental: the id was embedded before with another text
+
+
+class RecordFilter:
+    """Rejects duplicate ids (the first record wins) and, with --incremental, skips records
+    whose id and text were embedded by an earlier run."""
+
+    def __init__(self, seen: KeySet, previous: KeyMap | None) -> None:
+        self.seen = seen
+        self.previous = previous
+
+    def check(self, r: Record, f: InputFile) -> Keep | Rejected | None:
+        """Keep (embed it), Rejected (a duplicate) or None (unchanged: skip it)."""
+        key = id_key(r.id)
+        if key in self.seen:
+            return Rejected(
+                f.display,
+                r.location,
+                r.id,
+                f"duplicate id {r.id!r}: the first record with this id was kept",
+                r.text,
+                r.file_index,
+                r.pos,
+            )
+        self.seen.add(key)
+        th = text_hash(r.text)
+        old = self.previous.get(key) if self.previous is not None else None
+        if old == th:
+            return None
+        return Keep(key, th, old is not None)
+
+
+def cut_windows(
+    stream: Iterable[tuple[Record | Rejected, Cursor]],
+    inputs: list[InputFile],
+    keep: RecordFilter,
+    shard_size: int,
+    sort_window: int,
+    stop_at_first_reject: bool,
+) -> Iterator[Window]:
+    """Cut the record stream into windows; a window never crosses a shard boundary."""
+    shard_rows = 0  # rows of the current shard in windows already handed on
+    last: Cursor | None = None
+    w = Window()
+    for item, nxt in stream:
+        if isinstance(item, Record):
+            verdict = keep.check(item, inputs[item.file_index])
+            if verdict is None:
+                w.skipped += 1
+            elif isinstance(verdict, Keep):
+                w.changed += verdict.changed
+                w.records.append(item)
+                w.hashes.append(verdict.text_hash)
+                w.keys.append(verdict.key)
+            else:
+                item = verdict
+        if isinstance(item, Rejected):
+            if stop_at_first_reject:
+                w.error = item
+                w.cursor = Cursor(item.file_index, item.pos)  # resume at the bad record
+                w.shard_end = True
+                yield w
+                return
+            w.rejects.append(item)
+        last = w.cursor = nxt
+        if shard_rows + len(w.records) >= shard_size:
+            w.shard_end = True
+            yield w
+            shard_rows, w = 0, Window()
+        elif len(w.records) >= sort_window or len(w.rejects) >= sort_window:
+            yield w
+            shard_rows, w = shard_rows + len(w.records), Window()
+    if w.records or w.rejects or w.skipped or shard_rows:
+        w.cursor = last
+        w.shard_end = True
+        yield w
+
+
+def tokenize_window(
+    w: Window, tokenizer: Any, max_length: int, budget: int, max_rows: int, max_positions: int
+) -> Window:
+    """Token ids of the window's texts, sorted and packed into token-budget batches."""
+    if w.records:
+        tok = tokenize(tokenizer, [r.text for r in w.records], max_length)
+        w.truncated = int(tok.truncated.sum())
+        w.packing = pack(tok, budget, max_rows, tokenizer.pad_token_id, max_positions=max_positions)
+    return w
+
+
+# ----------------------------------------------------------------- threads and queues
+
+
+def put(q: queue.Queue[Message], item: Message, stop: threading.Event) -> bool:
+    """Put unless `stop` is set first; False when the item was not delivered."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.2)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def windows_from(q: queue.Queue[Message], stop: threading.Event) -> Iterator[Window]:
+    """The windows of an upstream stage until it ends; re-raises what it failed with."""
+    while not stop.is_set():
+        try:
+            msg = q.get(timeout=0.2)
+        except queue.Empty:
+            continue
+        if isinstance(msg, End):
+            return
+        if isinstance(msg, Failed):
+            raise msg.error
+        yield msg
+
+
+def run_stage(
+    produce: Callable[[], Iterable[Window]], out: queue.Queue[Message], stop: threading.Event
+) -> None:
+    """A thread's body: hand each window on, then End; an exception becomes Failed."""
+    try:
+        for w in produce():
+            if not put(out, w, stop):
+                return
+        put(out, End("input"), stop)
+    except BaseException as e:  # handed on to the main thread, which raises it
+        put(out, Failed(e), stop)
+
+
+def next_message(q: queue.Queue[Message], stop: Callable[[], bool]) -> Message:
+    """The next message for the device loop, or End("stop") once a stop is requested."""
+    while True:
+        try:
+            return q.get(timeout=0.2)
+        except queue.Empty:
+            if stop():
+                return End("stop")
+
+
+def drain(q: queue.Queue[Any]) -> None:
+    try:
+        while True:
+            q.get_nowait()
+    except queue.Empty:
+        pass

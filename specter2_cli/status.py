@@ -1,0 +1,110 @@
+"""What a job has done: per rank done, running, interrupted or not started, and its counts."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import UsageError
+from .store.locks import is_locked
+from .store.manifest import Generation
+from .store.outdir import OutDir
+
+
+@dataclass
+class RankStatus:
+    gen: int
+    rank: int
+    state: str  # done | running | interrupted | not started
+    rows: int = 0
+    rejected: int = 0
+    shards: int = 0
+
+
+@dataclass
+class JobStatus:
+    outdir: str
+    job: dict[str, Any] | None
+    generations: list[Generation] = field(default_factory=list)
+    ranks: list[RankStatus] = field(default_factory=list)
+
+    @property
+    def missing(self) -> list[RankStatus]:
+        return [r for r in self.ranks if r.state not in ("done", "superseded")]
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.ranks) and not self.missing
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "outdir": self.outdir,
+            "complete": self.complete,
+            "generations": len(self.generations),
+            "ranks": [r.__dict__ for r in self.ranks],
+            "rows": sum(r.rows for r in self.ranks),
+            "rejected": sum(r.rejected for r in self.ranks),
+            "missing": [{"gen": r.gen, "rank": r.rank, "state": r.state} for r in self.missing],
+        }
+
+
+def job_status(path: str | os.PathLike[str]) -> JobStatus:
+    out = OutDir(path)
+    if not out.exists():
+        raise UsageError(f"{path}: not a specter2 output folder (no _specter2/job.json)")
+    st = JobStatus(str(out.path), out.job(), out.generations())
+    manifests = {(m.gen, m.rank): m for m in out.manifests()}
+    newest = st.generations[-1].gen if st.generations else -1
+    for g in st.generations:
+        for r in range(g.world):
+            m = manifests.get((g.gen, r))
+            if is_locked(out.lock_path(g.gen, r)):
+                state = "running"
+            elif m is None:
+                state = "not started"
+            else:
+                state = "done" if m.done else "interrupted"
+            if state != "done" and g.gen < newest:
+                # a later --incremental run re-read the whole input and embedded
+                # whatever this one had not committed
+                state = "superseded"
+            st.ranks.append(
+                RankStatus(
+                    g.gen,
+                    r,
+                    state,
+                    m.rows if m else 0,
+                    m.rejected if m else 0,
+                    len(m.shards) if m else 0,
+                )
+            )
+    return st
+
+
+def format_status(st: JobStatus) -> str:
+    lines = [f"{st.outdir}:"]
+    if st.job:
+        model = st.job.get("model", {})
+        lines.append(
+            f"  model {model.get('base_model')} + adapter {model.get('adapter')}, "
+            f"max length {model.get('max_length')}, format {st.job.get('format')}"
+        )
+    for g in st.generations:
+        ranks = [r for r in st.ranks if r.gen == g.gen]
+        done = sum(r.state == "done" for r in ranks)
+        label = f"  run {g.gen}" if len(st.generations) > 1 else " "
+        lines.append(f"{label} {done}/{g.world} ranks done, {sum(r.rows for r in ranks)} records")
+        for r in ranks:
+            lines.append(
+                f"    rank {r.rank:>5}: {r.state:<12} {r.rows:>10} records "
+                f"{r.rejected:>7} rejected {r.shards:>5} shards"
+            )
+    if st.complete:
+        lines.append("  complete: ready for `specter2 merge`")
+    else:
+        missing = ", ".join(f"{r.rank}" for r in st.missing[:50])
+        lines.append(
+            f"  incomplete: ranks not done: {missing}" + (" ..." if len(st.missing) > 50 else "")
+        )
+    return "\n".join(lines)

@@ -1,0 +1,269 @@
+"""An OUTDIR: its job identity, generations, per-rank manifests and locks.
+
+Layout (state lives in `_specter2/`, which pyarrow skips):
+
+    part-00000.parquet ...         committed shards (rank/generation in the name when >1)
+    _rejects.jsonl                 bad records with --on-error skip (one file per rank)
+    _SUCCESS                       written last, when every rank of the newest run is done
+    _specter2/job.json             model/format settings every run must match
+    _specter2/gen-0000.json        one per input version (incremental runs add more)
+    _specter2/g0000-r00000.json    the rank's manifest: committed shards and its input cursor
+    _specter2/g0000-r00000.lock    flock held while a process works on that rank
+
+A shard is committed when the manifest that lists it has been atomically
+replaced. Files not listed in a manifest are leftovers of a killed run and are
+rewritten, identically, when the rank resumes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from ..config import describe_differences
+from ..errors import LockHeld, UsageError
+from .durable import atomic_write_text, fsync_dir, output_error, unique_suffix
+from .locks import RankLock, is_locked
+from .manifest import Generation, Manifest
+
+STATE = "_specter2"
+
+# Every file this tool writes in OUTDIR matches one of these; nothing else is ever deleted.
+SHARD_FILE = re.compile(r"^\.?part(-g\d{4})?(-r\d{5})?-\d{5}\.(parquet|npy|ids\.parquet)(\.tmp)?$")
+OWN_FILE = re.compile(r"^(_rejects(-g\d{4})?(-r\d{5})?\.jsonl|_SUCCESS)$")
+
+
+def _suffix(gen: int, rank: int, world: int) -> str:
+    return ("" if gen == 0 else f"-g{gen:04d}") + ("" if world == 1 else f"-r{rank:05d}")
+
+
+def shard_name(gen: int, rank: int, world: int, index: int) -> str:
+    return f"part{_suffix(gen, rank, world)}-{index:05d}"
+
+
+def rejects_name(gen: int, rank: int, world: int) -> str:
+    return f"_rejects{_suffix(gen, rank, world)}.jsonl"
+
+
+class OutDir:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.state = self.path / STATE
+
+    # setup -------------------------------------------------------------
+
+    def prepare(self) -> None:
+        if self.path.is_dir() and not self.exists():
+            foreign = sorted(p.name for p in self.path.iterdir() if SHARD_FILE.match(p.name))
+            if foreign:
+                raise UsageError(
+                    f"{self.path} holds files named like specter2 shards ({', '.join(foreign[:3])}"
+                    f"{', ...' if len(foreign) > 3 else ''}) but no _specter2/job.json: they were "
+                    "not written by specter2 (or its state was deleted); use an empty folder"
+                )
+        try:
+            self.state.mkdir(parents=True, exist_ok=True)
+            probe = self.state / f".probe{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as e:
+            raise output_error(self.path, e) from e
+
+    def exists(self) -> bool:
+        return (self.state / "job.json").exists()
+
+    def wipe(self) -> None:
+        """--overwrite: remove what earlier runs wrote (only files this tool names)."""
+        if not self.path.exists():
+            return
+        if self.state.exists():
+            for p in self.state.glob("*.lock"):
+                if is_locked(p):
+                    raise LockHeld(
+                        f"{self.path} is being written by another process; not wiping it"
+                    )
+        for p in self.path.iterdir():
+            if (SHARD_FILE.match(p.name) or OWN_FILE.match(p.name)) and p.is_file():
+                p.unlink()
+        if self.state.exists():
+            shutil.rmtree(self.state)
+
+    def job(self) -> dict[str, Any] | None:
+        p = self.state / "job.json"
+        return json.loads(p.read_text()) if p.exists() else None
+
+    def init_job(self, identity: dict[str, Any]) -> None:
+        """Record the job's settings once; later runs must match them."""
+        path = self.state / "job.json"
+        if not path.exists():
+            tmp = self.state / f".job.json.{unique_suffix()}"
+            tmp.write_text(json.dumps(identity, indent=1, sort_keys=True))
+            try:
+                os.link(tmp, path)  # atomic create-if-absent, also on NFS
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink(missing_ok=True)
+            fsync_dir(self.state)
+        old = json.loads(path.read_text())
+        diffs = describe_differences(old, identity)
+        if diffs:
+            raise UsageError(
+                f"{self.path} holds embeddings made with other settings:\n  "
+                + "\n  ".join(diffs)
+                + "\nUse another output folder, repeat the original settings, "
+                "or pass --overwrite to start over."
+            )
+
+    # generations -----------------------------------------------------------
+
+    def generations(self) -> list[Generation]:
+        return [
+            Generation(**json.loads(p.read_text())) for p in sorted(self.state.glob("gen-*.json"))
+        ]
+
+    def join_generation(
+        self, inputs: list[dict[str, Any]], world: int, incremental: bool
+    ) -> Generation:
+        """The generation this run belongs to: one per distinct input (incremental runs)."""
+        stdin = inputs == [{"path": "-"}]
+        while True:
+            gens = self.generations()
+            if stdin:
+                inputs = self._stdin_inputs(gens, incremental)
+            for g in gens:
+                if g.inputs == inputs:
+                    if g.world != world:
+                        raise UsageError(
+                            f"{self.path} is being embedded with {g.world} ranks, "
+                            f"not {world}; keep the same --num-shards/array size to resume"
+                        )
+                    return g
+            if gens and not incremental:
+                raise UsageError(
+                    f"{self.path} holds embeddings of other input:\n  "
+                    + "\n  ".join(_describe_input_change(gens[-1].inputs, inputs))
+                    + "\nPass --incremental to embed only new and changed records, "
+                    "--overwrite to start over, or use another output folder."
+                )
+            created = self._create_generation(
+                gens[-1].gen + 1 if gens else 0, inputs, world, incremental
+            )
+            if created is not None:
+                return created
+            # another rank created it first: look again
+
+    def _stdin_inputs(self, gens: list[Generation], incremental: bool) -> list[dict[str, Any]]:
+        """stdin has no identity: resume its newest unfinished run, or start a new one."""
+        mine = [g for g in gens if [d["path"] for d in g.inputs] == ["-"]]
+        if mine and not self.generation_complete(mine[-1]):
+            return mine[-1].inputs
+        if mine and not incremental:
+            raise UsageError(
+                f"{self.path} already holds a finished run from stdin; pass "
+                "--incremental to add the records on stdin, or --overwrite to start over"
+            )
+        return [{"path": "-", "run": len(mine)}] if gens else [{"path": "-"}]
+
+    def _create_generation(
+        self, n: int, inputs: list[dict[str, Any]], world: int, incremental: bool
+    ) -> Generation | None:
+        g = Generation(n, inputs, world, incremental, time.time())
+        tmp = self.state / f".gen-{n:04d}.json.{unique_suffix()}"
+        tmp.write_text(json.dumps(asdict(g), indent=1))
+        try:
+            os.link(tmp, self.state / f"gen-{n:04d}.json")
+            fsync_dir(self.state)
+            if n > 0:  # the job is not complete again until the new run is
+                (self.path / "_SUCCESS").unlink(missing_ok=True)
+            return g
+        except FileExistsError:
+            return None
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    # ranks -----------------------------------------------------------------
+
+    def manifest_path(self, gen: int, rank: int) -> Path:
+        return self.state / f"g{gen:04d}-r{rank:05d}.json"
+
+    def lock_path(self, gen: int, rank: int) -> Path:
+        return self.state / f"g{gen:04d}-r{rank:05d}.lock"
+
+    def lock_rank(self, gen: int, rank: int, world: int) -> RankLock:
+        what = f"{self.path}" + (f" (rank {rank} of {world})" if world > 1 else "")
+        return RankLock(self.lock_path(gen, rank), what)
+
+    def load_manifest(self, gen: int, rank: int) -> Manifest | None:
+        p = self.manifest_path(gen, rank)
+        return Manifest.from_json(p.read_text()) if p.exists() else None
+
+    def save_manifest(self, m: Manifest) -> None:
+        atomic_write_text(self.manifest_path(m.gen, m.rank), m.to_json())
+
+    def manifests(self, gen: int | None = None) -> list[Manifest]:
+        out = []
+        for p in sorted(self.state.glob("g*-r*.json")):
+            m = Manifest.from_json(p.read_text())
+            if gen is None or m.gen == gen:
+                out.append(m)
+        return out
+
+    def sweep(self, gen: int, rank: int, world: int, keep: set[str]) -> int:
+        """Remove temp files and uncommitted shards of this rank left by a killed run."""
+        prefix = shard_name(gen, rank, world, 0)[:-5]  # "part-r00003-" for rank 3
+        n = 0
+        for p in self.path.iterdir():
+            name = p.name
+            bare = name.lstrip(".")
+            if name in keep or not SHARD_FILE.match(name):
+                continue
+            if not bare.startswith(prefix) or not bare[len(prefix) :][:5].isdigit():
+                continue  # another rank's or generation's shard
+            p.unlink(missing_ok=True)
+            n += 1
+        for p in self.state.glob(f".{self.manifest_path(gen, rank).name}.tmp*"):
+            with contextlib.suppress(OSError):
+                p.unlink()  # only this rank's: other ranks write theirs right now
+        return n
+
+    def rejects_path(self, gen: int, rank: int, world: int) -> Path:
+        return self.path / rejects_name(gen, rank, world)
+
+    def generation_complete(self, gen: Generation) -> bool:
+        done = {m.rank for m in self.manifests(gen.gen) if m.done}
+        return len(done) == gen.world
+
+    def mark_success_if_complete(self, gen: Generation) -> bool:
+        newest = self.generations()[-1]
+        if gen.gen == newest.gen and self.generation_complete(gen):
+            atomic_write_text(
+                self.path / "_SUCCESS", json.dumps({"gen": gen.gen, "ranks": gen.world}) + "\n"
+            )
+            return True
+        return False
+
+
+def _describe_input_change(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[str]:
+    out = []
+    old_by = {d["path"]: d for d in old}
+    new_by = {d["path"]: d for d in new}
+    for p in new_by:
+        if p not in old_by:
+            out.append(f"new input {p}")
+        elif old_by[p] != new_by[p]:
+            o, n = old_by[p], new_by[p]
+            out.append(f"{p} changed (size {o.get('size')} -> {n.get('size')})")
+    for p in old_by:
+        if p not in new_by:
+            out.append(f"input {p} is no longer given")
+    if [d["path"] for d in old] != [d["path"] for d in new] and not out:
+        out.append("the inputs are given in another order")
+    return out or ["the input differs"]
