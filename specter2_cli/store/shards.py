@@ -37,7 +37,7 @@ def numpy_dtype(name: str) -> type[np.floating[Any]]:
 
 
 def embedding_type(dim: int, dtype: str) -> pa.DataType:
-    value = pa.float16() if dtype == "float16" else pa.float32()
+    value = pa.from_numpy_dtype(numpy_dtype(dtype))
     return pa.list_(pa.field("item", value, nullable=False), dim)
 
 
@@ -207,7 +207,7 @@ class ShardWriter:
 
 
 def npy_header(rows: int, dim: int, dtype: str) -> bytes:
-    descr = "<f2" if dtype == "float16" else "<f4"
+    descr = np.dtype(numpy_dtype(dtype)).newbyteorder("<").str
     d = f"{{'descr': '{descr}', 'fortran_order': False, 'shape': ({rows}, {dim}), }}"
     body = d.encode("latin1")
     pad = _NPY_HEADER_LEN - len(_NPY_MAGIC) - 2 - len(body) - 1
