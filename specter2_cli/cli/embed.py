@@ -140,6 +140,15 @@ def embed(
             help="fail: stop at the first bad record; skip: write it to OUTDIR/_rejects.jsonl and go on."
         ),
     ] = OnErrorChoice.fail,
+    max_reject_rate: Annotated[
+        float | None,
+        typer.Option(
+            metavar="FRACTION",
+            help="With --on-error skip: fail (exit 3, no _SUCCESS) when more than this share "
+            "of the records is rejected, e.g. 0.01.",
+            show_default=False,
+        ),
+    ] = None,
     shard_index: Annotated[
         int | None, typer.Option(help="This worker's shard (default: from SLURM/torchrun/k8s).")
     ] = None,
@@ -179,6 +188,13 @@ def embed(
     2 usage, 3 input, 4 environment (model, disk, lock), 75 interrupted (rerun to resume).
     """
     setup_logging(quiet)
+    from ..multi import check_device, check_devices
+
+    check_device("--device", device)
+    if devices:
+        check_devices(devices)
+    if max_reject_rate is not None and not 0 <= max_reject_rate <= 1:
+        raise UsageError(f"--max-reject-rate {max_reject_rate}: give a fraction from 0 to 1")
     settings = _settings(
         base_model=base_model,
         adapter=adapter.value,
@@ -219,6 +235,7 @@ def embed(
         offline=offline,
         progress=progress and not quiet,
         log_every_s=log_every,
+        max_reject_rate=max_reject_rate,
     )
     with SignalHandlers(job.stop):
         summary = job.run()
@@ -244,6 +261,8 @@ def _settings(**options: Any) -> EmbedSettings:
 
 
 def report(d: dict[str, Any], path: Path | None) -> None:
+    from ..pipeline.progress import fmt_duration
+
     if d["already_done"]:
         log.info(
             "nothing to do: %s (rank %d of %d) is already complete with %d records; "
@@ -254,32 +273,36 @@ def report(d: dict[str, Any], path: Path | None) -> None:
             d["embedded"],
         )
     else:
-        parts = [
-            f"{d['embedded']} embedded",
-            f"{d['rejected']} rejected",
-            f"{d['truncated']} truncated",
-        ]
+        parts = [f"{d['embedded']} embedded", f"{d['rejected']} rejected"]
+        if d["truncated"]:
+            parts.append(f"{d['truncated']} truncated to --max-length")
         if d["skipped"] or d["changed"]:
-            parts += [
-                f"{d['skipped']} unchanged (skipped)",
-                f"{d['new']} new",
-                f"{d['changed']} changed",
-            ]
-        if d["resumed_from_rows"]:
-            parts.append(f"{d['resumed_from_rows']} already committed before this run")
+            parts += [f"{d['skipped']} unchanged (skipped)", f"{d['new']} new"]
+            parts.append(f"{d['changed']} changed")
         log.info("done: %s", ", ".join(parts))
-        first = d["first_batch_s"]
         log.info(
-            "%.1f papers/s, %.0f tokens/s, padding efficiency %.3f, %.1f s on %s (%s engine)%s",
+            "rank %d of %d now holds %d records (%d rejected) in %s",
+            d["rank"],
+            d["world"],
+            d["total_rows"],
+            d["total_rejected"],
+            d["outdir"],
+        )
+        log.info(
+            "speed: %.1f papers/s over %s of embedding (%.0f tokens/s, padding efficiency "
+            "%.2f); model load and start-up took %s; %s on %s",
             d["papers_per_s"],
+            fmt_duration(d["embed_s"]),
             d["tokens_per_s"],
             d["padding_efficiency"],
-            d["seconds"],
+            fmt_duration(d["load_s"]),
+            d["engine"] + " engine",
             d["device"],
-            d["engine"],
-            f", first window done {first:.1f} s after the model loaded"
-            if first is not None
-            else "",
         )
-    if path is not None:
-        path.write_text(json.dumps(d, indent=1, default=str) + "\n")
+    if path is None:
+        return
+    text = json.dumps(d, indent=1, default=str) + "\n"
+    if str(path) == "-":
+        sys.stdout.write(text)
+    else:
+        path.write_text(text)
