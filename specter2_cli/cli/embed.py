@@ -67,7 +67,9 @@ def embed(
     inputs: Annotated[
         list[str],
         typer.Argument(
-            help="JSONL (.jsonl, .jsonl.gz) or Parquet files with paper records; - reads JSONL from stdin.",
+            metavar="INPUT",
+            help="JSONL files (.jsonl, .ndjson, .json with one object per line; also .gz) "
+            "or Parquet files (.parquet, .pq) with paper records; - reads JSONL from stdin.",
             show_default=False,
         ),
     ],
@@ -112,7 +114,8 @@ def embed(
     batch_tokens: Annotated[
         int,
         typer.Option(
-            help="Padded tokens per batch (rows x longest row); 0: 131072 on CUDA, 16384 on CPU."
+            help="Padded tokens per batch (rows x longest row); 0: 131072 on CUDA, 16384 on CPU.",
+            show_default="0: auto",
         ),
     ] = 0,
     max_batch_rows: Annotated[int, typer.Option(help="At most this many rows per batch.")] = 1_024,
@@ -185,7 +188,14 @@ def embed(
     """Embed paper records (or search queries) into Parquet or .npy shards in OUTDIR.
 
     Rerun the same command to resume after a crash or preemption. Exit codes: 0 done,
-    2 usage, 3 input, 4 environment (model, disk, lock), 75 interrupted (rerun to resume).
+    2 usage, 3 input (also: every record rejected, or more than --max-reject-rate),
+    4 environment (model, disk, lock, library versions), 75 interrupted (rerun to resume).
+
+    \b
+    Examples:
+      specter2 embed papers.jsonl -o emb/
+      specter2 embed a.parquet b.parquet -o emb/ --on-error skip --max-reject-rate 0.01
+      zcat papers.jsonl.gz | specter2 embed - -o emb/ --device cpu --incremental
     """
     setup_logging(quiet)
     from ..multi import check_device, check_devices
