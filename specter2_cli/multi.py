@@ -21,7 +21,7 @@ _DROP = {"--devices": 1, "--device": 1, "--shard-index": 1, "--num-shards": 1}
 # the same options as environment variables: a worker must not start workers itself
 _DROP_ENV = {"SPECTER2_" + k[2:].upper().replace("-", "_") for k in _DROP}
 
-DEVICE_FORMS = "auto, cpu, cuda, cuda:N (N = 0, 1, ...)"
+DEVICE_FORMS = "auto, cpu, cuda or cuda:N (e.g. cuda:0)"
 _DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
 
 

@@ -10,12 +10,20 @@ from the embedding speed so far. Off a terminal a timer thread writes a line eve
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 import time
 from typing import Any
 
 log = logging.getLogger("specter2")
+
+
+def _width() -> int:
+    try:
+        return os.get_terminal_size(sys.stderr.fileno()).columns
+    except (OSError, ValueError):
+        return 0
 
 
 def fmt_duration(s: float) -> str:
@@ -72,8 +80,11 @@ class Progress:
 
             self.bar = tqdm(
                 total=100 if self.total else None,
-                bar_format="{percentage:3.0f}%|{bar}| {postfix}" if self.total else "{postfix}",
-                dynamic_ncols=True,
+                bar_format="{percentage:3.0f}%|{bar}| {desc}" if self.total else "{desc}",
+                dynamic_ncols=_width() > 0,
+                # a terminal that reports no size (0x0): tqdm would draw nothing
+                ncols=None if _width() > 0 else 120,
+                nrows=None if _width() > 0 else 24,
                 file=sys.stderr,
             )
             self._refresh()
@@ -134,7 +145,7 @@ class Progress:
             return 0.0
         return self.records / max(time.perf_counter() - self.t_embed, 1e-9)
 
-    def status(self) -> str:
+    def status(self, percent: bool = True) -> str:
         """'1,234 papers embedded, 12.3% read, 45.6 papers/s, ETA 3:21'."""
         parts = [f"{self.records:,} papers embedded"]
         if self.rejected:
@@ -142,7 +153,7 @@ class Progress:
         if self.skipped:
             parts.append(f"{self.skipped:,} unchanged")
         frac = self.fraction()
-        if frac is not None:
+        if frac is not None and percent:
             parts.append(f"{100 * frac:.1f}% read")
         parts.append(f"{self.papers_per_s():.1f} papers/s")
         eta = self.eta_s()
@@ -160,7 +171,7 @@ class Progress:
         frac = self.fraction()
         if frac is not None:
             self.bar.n = round(100 * frac, 1)
-        self.bar.set_postfix_str(self.status(), refresh=False)
+        self.bar.set_description_str(self.status(percent=False), refresh=False)
         self.bar.refresh()
 
     def _tick(self) -> None:
