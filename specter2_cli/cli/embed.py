@@ -289,6 +289,8 @@ def report(d: dict[str, Any], path: Path | None) -> None:
         if d["skipped"] or d["changed"]:
             parts += [f"{d['skipped']} unchanged (skipped)", f"{d['new']} new"]
             parts.append(f"{d['changed']} changed")
+        if d["resumed_from_rows"]:
+            parts.append(f"{d['resumed_from_rows']} already committed before this run")
         log.info("done: %s", ", ".join(parts))
         log.info(
             "rank %d of %d now holds %d records (%d rejected) in %s",
