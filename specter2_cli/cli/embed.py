@@ -300,6 +300,13 @@ def report(d: dict[str, Any], path: Path | None) -> None:
             d["total_rejected"],
             d["outdir"],
         )
+        read = d["embedded"] + d["skipped"] + d["rejected"]
+        if d["skipped"] and d["embed_s"] > 0:
+            log.info(
+                "read %d records at %.0f records/s; only new and changed ones were embedded",
+                read,
+                read / d["embed_s"],
+            )
         log.info(
             "speed: %.1f papers/s over %s of embedding (%.0f tokens/s, padding efficiency "
             "%.2f); model load and start-up took %s; %s on %s",
