@@ -272,3 +272,31 @@ def test_merge_keeps_an_existing_file_and_summary_json_to_stdout(
     assert again.exit_code == EXIT_USAGE and "--overwrite" in again.output
     assert str(ids) in again.output and ids.stat().st_mtime_ns == before
     assert invoke(["merge", str(out), "--to", str(target), "--overwrite"]).exit_code == EXIT_OK
+
+
+def test_input_extent_counts_bytes_of_jsonl_and_rows_of_parquet(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from specter2_cli.inputs import Cursor, plan_slices, resolve_inputs
+    from specter2_cli.pipeline.progress import InputExtent
+
+    js = write_jsonl(tmp_path / "a.jsonl", papers(10))
+    pqf = tmp_path / "b.parquet"
+    pq.write_table(pa.Table.from_pylist(papers(30)), pqf, row_group_size=10)
+    files = resolve_inputs([str(js), str(pqf)])
+    size = js.stat().st_size
+    whole = InputExtent(files, plan_slices(files, 0, 1))
+    assert whole.total == size + 30
+    assert whole.at(Cursor(0, size // 2)) == size // 2
+    assert whole.at(Cursor(1, 7)) == size + 7
+    assert whole.at(Cursor(1, 30)) == whole.total
+    # two ranks: each counts only its own slices, and together they cover the input
+    parts = [InputExtent(files, plan_slices(files, r, 2)) for r in range(2)]
+    assert sum(p.total or 0 for p in parts) == whole.total
+    gz = tmp_path / "c.jsonl.gz"
+    import gzip
+
+    gz.write_bytes(gzip.compress(js.read_bytes()))
+    files = resolve_inputs([str(gz)])
+    assert InputExtent(files, plan_slices(files, 0, 1)).total is None  # no percentage

@@ -64,8 +64,3 @@ class SignalHandlers:
     def __exit__(self, *exc: Any) -> None:
         for sig, old in self.old.items():
             signal.signal(sig, old)
-
-
-from .progress import Progress  # noqa: E402  (re-exported)
-
-__all__ = ["Progress", "SignalHandlers", "StopFlag"]
