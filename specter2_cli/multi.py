@@ -32,15 +32,15 @@ def check_device(option: str, value: str) -> None:
 
 
 def check_devices(spec: str) -> None:
-    """--devices: 'all' or a comma-separated list of CUDA devices."""
+    """--devices: 'all' or a comma-separated list of devices (cuda:N, cuda or cpu)."""
     if spec == "all":
         return
     devices = [d.strip() for d in spec.split(",") if d.strip()]
-    bad = [d for d in devices if not re.match(r"^cuda:\d+$", d)]
+    bad = [d for d in devices if d == "auto" or not _DEVICE.match(d)]
     if not devices or bad:
         raise UsageError(
-            f"--devices {spec!r}: name CUDA devices as a comma-separated list, "
-            "e.g. cuda:0,cuda:1, or use 'all'"
+            f"--devices {spec!r}: name the devices as a comma-separated list, "
+            "e.g. cuda:0,cuda:1 (cpu also works, for tests), or use 'all'"
         )
 
 
