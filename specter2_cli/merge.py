@@ -79,14 +79,33 @@ def _refuse_incomplete(path: str | os.PathLike[str], st: JobStatus) -> None:
     )
 
 
-def merge(path: str | os.PathLike[str], to: str | os.PathLike[str]) -> MergeReport:
-    """One file in input order; refuses when ranks are missing. Newest generation wins."""
+def merge_targets(to: str | os.PathLike[str]) -> list[Path]:
+    """The files a merge to `to` writes: FILE.parquet, or FILE.npy and FILE.ids.parquet."""
+    target = Path(to)
+    if target.suffix == ".npy":
+        return [target, target.with_suffix(".ids.parquet")]
+    return [target]
+
+
+def merge(
+    path: str | os.PathLike[str], to: str | os.PathLike[str], overwrite: bool = False
+) -> MergeReport:
+    """One file in input order; refuses when ranks are missing. Newest generation wins.
+
+    An existing target is replaced only with `overwrite`.
+    """
     st = job_status(path)
     if not st.complete:
         _refuse_incomplete(path, st)
     target = Path(to)
     if target.suffix not in (".parquet", ".npy"):
         raise UsageError(f"--to {to}: name a .parquet or .npy file")
+    present = [str(p) for p in merge_targets(target) if p.exists()]
+    if present and not overwrite:
+        raise UsageError(
+            f"{' and '.join(present)} already {'exists' if len(present) == 1 else 'exist'}; "
+            "choose another --to, or add --overwrite to replace it"
+        )
     out = OutDir(path)
     shards = list(committed_shards(out))
     surv = survivors(out, shards)

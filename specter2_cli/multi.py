@@ -7,6 +7,8 @@ still covers the input exactly once.
 
 from __future__ import annotations
 
+import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,6 +18,30 @@ from .errors import EXIT_INTERRUPTED, EXIT_OK, UsageError
 from .launchers import detect_rank
 
 _DROP = {"--devices": 1, "--device": 1, "--shard-index": 1, "--num-shards": 1}
+# the same options as environment variables: a worker must not start workers itself
+_DROP_ENV = {"SPECTER2_" + k[2:].upper().replace("-", "_") for k in _DROP}
+
+DEVICE_FORMS = "auto, cpu, cuda or cuda:N (e.g. cuda:0)"
+_DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
+
+
+def check_device(option: str, value: str) -> None:
+    """A usage error (before anything loads) unless `value` names a device form we accept."""
+    if not _DEVICE.match(value):
+        raise UsageError(f"{option} {value!r} is not a device: use {DEVICE_FORMS}")
+
+
+def check_devices(spec: str) -> None:
+    """--devices: 'all' or a comma-separated list of devices (cuda:N, cuda or cpu)."""
+    if spec == "all":
+        return
+    devices = [d.strip() for d in spec.split(",") if d.strip()]
+    bad = [d for d in devices if d == "auto" or not _DEVICE.match(d)]
+    if not devices or bad:
+        raise UsageError(
+            f"--devices {spec!r}: name the devices as a comma-separated list, "
+            "e.g. cuda:0,cuda:1 (cpu also works, for tests), or use 'all'"
+        )
 
 
 def parse_devices(spec: str) -> list[str]:
@@ -68,7 +94,8 @@ def run_devices(spec: str, argv: list[str], shard_index: int | None, num_shards:
             str(outer.world * d),
         ]
         # own session: a terminal's Ctrl-C reaches the workers once, through forward()
-        procs.append(subprocess.Popen(cmd, start_new_session=True))
+        env = {k: v for k, v in os.environ.items() if k not in _DROP_ENV}
+        procs.append(subprocess.Popen(cmd, start_new_session=True, env=env))
 
     def forward(signum: int, frame: Any) -> None:
         for p in procs:

@@ -16,7 +16,7 @@ from .store.outdir import OutDir
 class RankStatus:
     gen: int
     rank: int
-    state: str  # done | running | interrupted | not started
+    state: str  # done | running | interrupted | failed | not started | superseded
     rows: int = 0
     rejected: int = 0
     shards: int = 0
@@ -63,6 +63,8 @@ def job_status(path: str | os.PathLike[str]) -> JobStatus:
                 state = "running"
             elif m is None:
                 state = "not started"
+            elif m.failed and not m.done:
+                state = "failed"
             else:
                 state = "done" if m.done else "interrupted"
             if state != "done" and g.gen < newest:
@@ -82,6 +84,11 @@ def job_status(path: str | os.PathLike[str]) -> JobStatus:
     return st
 
 
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """'1 record', '2 records'."""
+    return f"{n} {word if n == 1 else (words or word + 's')}"
+
+
 def format_status(st: JobStatus) -> str:
     lines = [f"{st.outdir}:"]
     if st.job:
@@ -94,17 +101,25 @@ def format_status(st: JobStatus) -> str:
         ranks = [r for r in st.ranks if r.gen == g.gen]
         done = sum(r.state == "done" for r in ranks)
         label = f"  run {g.gen}" if len(st.generations) > 1 else " "
-        lines.append(f"{label} {done}/{g.world} ranks done, {sum(r.rows for r in ranks)} records")
+        lines.append(
+            f"{label} {done} of {plural(g.world, 'rank')} done, "
+            f"{plural(sum(r.rows for r in ranks), 'record')}, "
+            f"{sum(r.rejected for r in ranks)} rejected"
+        )
         for r in ranks:
             lines.append(
-                f"    rank {r.rank:>5}: {r.state:<12} {r.rows:>10} records "
-                f"{r.rejected:>7} rejected {r.shards:>5} shards"
+                f"    rank {r.rank:>5}: {r.state:<12} {plural(r.rows, 'record'):>16} "
+                f"{r.rejected:>7} rejected {plural(r.shards, 'shard'):>10}"
             )
     if st.complete:
         lines.append("  complete: ready for `specter2 merge`")
     else:
-        missing = ", ".join(f"{r.rank}" for r in st.missing[:50])
+        shown = st.missing[:50]
+        names = ", ".join(str(r.rank) for r in shown) + (" ..." if len(st.missing) > 50 else "")
+        failed = sum(r.state == "failed" for r in st.missing)
+        verb = "is" if len(st.missing) == 1 else "are"
         lines.append(
-            f"  incomplete: ranks not done: {missing}" + (" ..." if len(st.missing) > 50 else "")
+            f"  incomplete: {'rank' if len(st.missing) == 1 else 'ranks'} {names} {verb} not done"
+            + (f" ({failed} failed: too many rejected records)" if failed else "")
         )
     return "\n".join(lines)

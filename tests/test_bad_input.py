@@ -336,10 +336,13 @@ def test_file_of_only_bad_records(tiny_models: dict[str, Path], tmp_path: Path) 
     result, _ = embed(tiny_models, [src], tmp_path / "fail", expect=EXIT_INPUT)
     assert f"{src}:1: invalid JSON" in result.output
     assert pq.read_table(tmp_path / "fail").num_rows == 0
-    _, summary = embed(tiny_models, [src], tmp_path / "skip", "--on-error", "skip")
-    assert summary is not None and summary["embedded"] == 0 and summary["rejected"] == 4
+    # --on-error skip with nothing embedded is a failure too (exit 3, no _SUCCESS)
+    result, _ = embed(
+        tiny_models, [src], tmp_path / "skip", "--on-error", "skip", expect=EXIT_INPUT
+    )
+    assert "all 4 records were rejected" in result.output
     assert len(read_rejects(tmp_path / "skip")) == 4
-    assert pq.read_table(tmp_path / "skip").num_rows == 0
+    assert not (tmp_path / "skip" / "_SUCCESS").exists()
 
 
 def test_fail_on_first_record_says_nothing_was_committed(
@@ -394,7 +397,9 @@ def test_parquet_missing_columns_fails_before_the_model_loads(
     result = invoke([str(src), "-o", str(out), *bogus])
     assert result.exit_code == EXIT_INPUT, result.output
     assert "no id column" in result.output and "it has columns: pid, title, venue" in result.output
-    assert "--id-field" in result.output and "no-such-model" not in result.output
+    error = result.output[result.output.index("specter2: error: ") :]
+    assert "--id-field" in error and "no-such-model" not in error
+    assert "loading " not in result.output
     notitle = tmp_path / "notitle.parquet"
     pq.write_table(pa.table({"id": [1], "name": ["a"]}), notitle)
     result = invoke([str(notitle), "-o", str(tmp_path / "o2"), *bogus])

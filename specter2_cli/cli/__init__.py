@@ -7,24 +7,27 @@ from typing import Annotated
 
 import typer
 
-from .. import __version__
-from ..errors import EXIT_INTERNAL, Specter2Error
+from ..errors import EXIT_ENVIRONMENT, EXIT_INTERNAL, Specter2Error
 from . import bench, download, embed, jobs, search
+from .conventions import EnvVarGroup, environment_problem, version_report
 
 app = typer.Typer(
     name="specter2",
+    cls=EnvVarGroup,
     help="SPECTER2 embeddings for millions of scientific papers: streaming input, "
-    "token-budget batching, resumable shards, SLURM arrays.",
+    "token-budget batching, resumable shards, SLURM arrays. Every option can also be set "
+    "as an environment variable SPECTER2_<OPTION> (e.g. SPECTER2_SHARD_SIZE); flags win.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"specter2_cli {__version__}")
+        typer.echo(version_report())
         raise typer.Exit()
 
 
@@ -32,7 +35,13 @@ def _version(value: bool) -> None:
 def main_callback(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            help="Print the versions of specter2_cli, torch, transformers, adapters, pyarrow "
+            "and CUDA (for bug reports).",
+        ),
     ] = False,
 ) -> None:
     """SPECTER2 embeddings for scientific papers."""
@@ -52,6 +61,9 @@ def main() -> None:
     except Specter2Error as e:  # raised outside a command's own handling
         typer.echo(f"specter2: error: {e}", err=True)
         sys.exit(e.exit_code)
+    except ImportError as e:  # a dependency missing or at an incompatible version
+        typer.echo(f"specter2: error: {environment_problem(e)}", err=True)
+        sys.exit(EXIT_ENVIRONMENT)
     except KeyboardInterrupt:
         typer.echo("specter2: interrupted", err=True)
         sys.exit(130)

@@ -67,7 +67,9 @@ def embed(
     inputs: Annotated[
         list[str],
         typer.Argument(
-            help="JSONL (.jsonl, .jsonl.gz) or Parquet files with paper records; - reads JSONL from stdin.",
+            metavar="INPUT",
+            help="JSONL files (.jsonl, .ndjson, .json with one object per line; also .gz) "
+            "or Parquet files (.parquet, .pq) with paper records; - reads JSONL from stdin.",
             show_default=False,
         ),
     ],
@@ -112,7 +114,8 @@ def embed(
     batch_tokens: Annotated[
         int,
         typer.Option(
-            help="Padded tokens per batch (rows x longest row); 0: 131072 on CUDA, 16384 on CPU."
+            help="Padded tokens per batch (rows x longest row); 0: 131072 on CUDA, 16384 on CPU.",
+            show_default="0: auto",
         ),
     ] = 0,
     max_batch_rows: Annotated[int, typer.Option(help="At most this many rows per batch.")] = 1_024,
@@ -140,6 +143,15 @@ def embed(
             help="fail: stop at the first bad record; skip: write it to OUTDIR/_rejects.jsonl and go on."
         ),
     ] = OnErrorChoice.fail,
+    max_reject_rate: Annotated[
+        float | None,
+        typer.Option(
+            metavar="FRACTION",
+            help="With --on-error skip: fail (exit 3, no _SUCCESS) when more than this share "
+            "of the records is rejected, e.g. 0.01.",
+            show_default=False,
+        ),
+    ] = None,
     shard_index: Annotated[
         int | None, typer.Option(help="This worker's shard (default: from SLURM/torchrun/k8s).")
     ] = None,
@@ -176,9 +188,23 @@ def embed(
     """Embed paper records (or search queries) into Parquet or .npy shards in OUTDIR.
 
     Rerun the same command to resume after a crash or preemption. Exit codes: 0 done,
-    2 usage, 3 input, 4 environment (model, disk, lock), 75 interrupted (rerun to resume).
+    2 usage, 3 input (also: every record rejected, or more than --max-reject-rate),
+    4 environment (model, disk, lock, library versions), 75 interrupted (rerun to resume).
+
+    \b
+    Examples:
+      specter2 embed papers.jsonl -o emb/
+      specter2 embed a.parquet b.parquet -o emb/ --on-error skip --max-reject-rate 0.01
+      zcat papers.jsonl.gz | specter2 embed - -o emb/ --device cpu --incremental
     """
     setup_logging(quiet)
+    from ..multi import check_device, check_devices
+
+    check_device("--device", device)
+    if devices:
+        check_devices(devices)
+    if max_reject_rate is not None and not 0 <= max_reject_rate <= 1:
+        raise UsageError(f"--max-reject-rate {max_reject_rate}: give a fraction from 0 to 1")
     settings = _settings(
         base_model=base_model,
         adapter=adapter.value,
@@ -219,6 +245,7 @@ def embed(
         offline=offline,
         progress=progress and not quiet,
         log_every_s=log_every,
+        max_reject_rate=max_reject_rate,
     )
     with SignalHandlers(job.stop):
         summary = job.run()
@@ -244,6 +271,8 @@ def _settings(**options: Any) -> EmbedSettings:
 
 
 def report(d: dict[str, Any], path: Path | None) -> None:
+    from ..pipeline.progress import fmt_duration
+
     if d["already_done"]:
         log.info(
             "nothing to do: %s (rank %d of %d) is already complete with %d records; "
@@ -254,32 +283,45 @@ def report(d: dict[str, Any], path: Path | None) -> None:
             d["embedded"],
         )
     else:
-        parts = [
-            f"{d['embedded']} embedded",
-            f"{d['rejected']} rejected",
-            f"{d['truncated']} truncated",
-        ]
+        parts = [f"{d['embedded']} embedded", f"{d['rejected']} rejected"]
+        if d["truncated"]:
+            parts.append(f"{d['truncated']} truncated to --max-length")
         if d["skipped"] or d["changed"]:
-            parts += [
-                f"{d['skipped']} unchanged (skipped)",
-                f"{d['new']} new",
-                f"{d['changed']} changed",
-            ]
+            parts += [f"{d['skipped']} unchanged (skipped)", f"{d['new']} new"]
+            parts.append(f"{d['changed']} changed")
         if d["resumed_from_rows"]:
             parts.append(f"{d['resumed_from_rows']} already committed before this run")
         log.info("done: %s", ", ".join(parts))
-        first = d["first_batch_s"]
         log.info(
-            "%.1f papers/s, %.0f tokens/s, padding efficiency %.3f, %.1f s on %s (%s engine)%s",
+            "rank %d of %d now holds %d records (%d rejected) in %s",
+            d["rank"],
+            d["world"],
+            d["total_rows"],
+            d["total_rejected"],
+            d["outdir"],
+        )
+        read = d["embedded"] + d["skipped"] + d["rejected"]
+        if d["skipped"] and d["embed_s"] > 0:
+            log.info(
+                "read %d records at %.0f records/s; only new and changed ones were embedded",
+                read,
+                read / d["embed_s"],
+            )
+        log.info(
+            "speed: %.1f papers/s over %s of embedding (%.0f tokens/s, padding efficiency "
+            "%.2f); model load and start-up took %s; %s on %s",
             d["papers_per_s"],
+            fmt_duration(d["embed_s"]),
             d["tokens_per_s"],
             d["padding_efficiency"],
-            d["seconds"],
+            fmt_duration(d["load_s"]),
+            d["engine"] + " engine",
             d["device"],
-            d["engine"],
-            f", first window done {first:.1f} s after the model loaded"
-            if first is not None
-            else "",
         )
-    if path is not None:
-        path.write_text(json.dumps(d, indent=1, default=str) + "\n")
+    if path is None:
+        return
+    text = json.dumps(d, indent=1, default=str) + "\n"
+    if str(path) == "-":
+        sys.stdout.write(text)
+    else:
+        path.write_text(text)

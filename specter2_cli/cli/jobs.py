@@ -22,6 +22,11 @@ def status(
     """Per rank: done, running, interrupted or not started; records committed; what is missing.
 
     Exit code 0 when every rank is done, 3 when the job is incomplete.
+
+    \b
+    Examples:
+      specter2 status emb/
+      specter2 status emb/ --json | jq .missing
     """
     from ..status import format_status, job_status
 
@@ -38,29 +43,41 @@ def merge(
         Path,
         typer.Option(
             "--to",
-            help="FILE.parquet, or FILE.npy (ids go to FILE.ids.parquet).",
+            metavar="FILE",
+            help="FILE.parquet, or FILE.npy (ids go to FILE.ids.parquet beside it).",
             show_default=False,
         ),
     ],
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace --to (and its .ids.parquet) if it exists.")
+    ] = False,
 ) -> None:
     """Check that every rank is complete, then write one file in input order, each id once.
 
     Ids repeated across ranks keep their first record; with --incremental runs the
     newest vector of an id wins.
+
+    \b
+    Examples:
+      specter2 merge emb/ --to papers.parquet
+      specter2 merge emb/ --to papers.npy      (ids in papers.ids.parquet)
+      specter2 merge emb/ --to papers.parquet --overwrite
     """
     from ..merge import merge as do_merge
 
     setup_logging()
-    r = do_merge(outdir, to)
+    r = do_merge(outdir, to, overwrite)
     extra = []
     if r.replaced_by_newer:
         extra.append(f"{r.replaced_by_newer} older vectors replaced by newer ones")
     if r.duplicates_dropped:
         extra.append(f"{r.duplicates_dropped} duplicate ids dropped (first kept)")
+    from ..merge import merge_targets
+
     log.info(
         "merged %d records from %d shards into %s%s",
         r.rows,
         r.shards,
-        r.to,
+        " and ".join(str(p) for p in merge_targets(r.to)),
         f" ({'; '.join(extra)})" if extra else "",
     )

@@ -136,9 +136,15 @@ class RecordValidator:
             name = self.fields.text_field
             q = obj.get(name)
             if q is not None and not isinstance(q, str):
-                return None, f"field {name!r} is {json_type(q)}, expected a string"
+                return (
+                    None,
+                    f"query field {name!r} (--text-field) is {json_type(q)}, expected a string",
+                )
             if not q or not q.strip():
-                return None, f"missing or empty query field {name!r}"
+                return (
+                    None,
+                    f"missing or empty query field {name!r} (name another with --text-field)",
+                )
             bad = unicode_problem(q)
             if bad:
                 return None, f"field {name!r} is not valid Unicode: {bad}"

@@ -61,6 +61,7 @@ class Encoder:
     max_positions: int
     revisions: dict[str, str | None] = field(default_factory=dict)
     stats: EncoderStats = field(default_factory=EncoderStats)
+    on_batch: Callable[[int, int], None] | None = None  # (rows, real tokens) after each batch
     _forward: Any = None
     _fp32_forward: Any = None
     _created: float = field(default_factory=time.perf_counter)
@@ -131,6 +132,8 @@ class Encoder:
                 faults.point("batch")
                 self.stats.batches += 1
                 self.stats.rows += len(b.rows)
+                if self.on_batch is not None:
+                    self.on_batch(len(b.rows), b.real_tokens)
             result = out.float()
             finite = torch.isfinite(result).all(dim=1)
             if on_cuda:

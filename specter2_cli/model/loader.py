@@ -89,15 +89,16 @@ def resolve_dtype(dtype: str, device: str) -> torch.dtype:
 
 def _wrap_load_error(what: str, option: str, source: str, e: Exception) -> ModelLoadError:
     if is_local(source):
-        hint = f"check the folder {source}"
+        hint = f"Check the folder {source}."
     else:
         hint = (
-            "no network or no cached copy? On a machine with network run "
-            "`specter2 download` (fills the Hugging Face cache) or "
-            "`specter2 download --to DIR` and pass the folders with "
-            "--base-model/--adapter-path"
+            "Either there is no network here, or the model is not in the local Hugging Face "
+            "cache. On a machine with network, run `specter2 download` to fill the cache, "
+            "or `specter2 download --to DIR` and pass the folders with --base-model and "
+            "--adapter-path."
         )
-    return ModelLoadError(f"cannot load {what} {option} {source}: {str(e).rstrip('.')}. {hint}")
+    reason = str(e).strip().rstrip(".")
+    return ModelLoadError(f"Cannot load {what} ({option} {source}): {reason}.\n{hint}")
 
 
 def load_encoder(

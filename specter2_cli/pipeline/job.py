@@ -43,9 +43,10 @@ from ..store.manifest import Manifest, ShardEntry, in_run_order
 from ..store.outdir import OutDir
 from ..store.rejects import RejectsFile
 from ..store.shards import read_index
-from .runtime import Progress, StopFlag
+from .progress import InputExtent, Progress, start_line
+from .runtime import StopFlag
 from .sink import ShardFormat, ShardSink
-from .summary import RunSummary
+from .summary import RunSummary, reject_verdict
 from .windows import (
     End,
     Failed,
@@ -78,6 +79,7 @@ class EmbedJob:
     offline: bool = False
     progress: bool = False
     log_every_s: float = 30.0
+    max_reject_rate: float | None = None
     encoder: Encoder | None = None
     stop: StopFlag = field(default_factory=StopFlag)
     stdin: IO[bytes] | None = None
@@ -87,6 +89,16 @@ class EmbedJob:
         t0 = time.perf_counter()
         files = resolve_inputs(self.inputs)
         rank = detect_rank(self.shard_index, self.num_shards)
+        progress = Progress(self.progress, self.log_every_s)
+        progress.start(start_line(files, self.outdir, rank, self.settings))
+        try:
+            return self._run(t0, files, rank, progress)
+        finally:
+            progress.close()
+
+    def _run(
+        self, t0: float, files: list[InputFile], rank: RankInfo, progress: Progress
+    ) -> RunSummary:
         out = OutDir(self.outdir)
         if self.overwrite:
             if rank.world > 1:
@@ -95,16 +107,17 @@ class EmbedJob:
                     "delete the output folder before submitting the job instead"
                 )
             out.wipe()
-        out.prepare()
+        made = out.prepare_new()
         id_type = self._check_inputs(files)
         if self.encoder is None and not out.exists():
             # load before claiming OUTDIR: a typo in --base-model must not pin the folder to it
-            self.encoder = self._load_encoder()
+            with out.removed_on_error(made):
+                self.encoder = self._load_encoder()
         out.init_job(self._identity(id_type))
         gen = out.join_generation(input_identity(files), rank.world, self.incremental)
         lock = out.lock_rank(gen.gen, rank.rank, rank.world)
         try:
-            return _RankRun(self, files, rank, out, gen.gen, id_type, t0).run()
+            return _RankRun(self, files, rank, out, gen.gen, id_type, t0, progress).run()
         finally:
             lock.release()
 
@@ -124,8 +137,10 @@ class EmbedJob:
 
     def _load_encoder(self) -> Encoder:
         from ..model.loader import load_encoder
+        from .progress import log_loading
 
         s = self.settings
+        log_loading(s)
         return load_encoder(s.model, s.device, s.dtype, s.engine, self.offline)
 
     def _identity(self, id_type: str) -> dict[str, Any]:
@@ -154,9 +169,11 @@ class _RankRun:
         gen: int,
         id_type: str,
         t0: float,
+        progress: Progress,
     ) -> None:
         self.job, self.files, self.rank, self.out = job, files, rank, out
-        self.gen, self.id_type, self.t0 = gen, id_type, t0
+        self.gen, self.id_type, self.t0, self.progress = gen, id_type, t0, progress
+        self.extent = InputExtent(files, plan_slices(files, rank.rank, rank.world))
         self.settings = job.settings
         self.summary = RunSummary(str(out.path), rank.rank, rank.world, gen)
         self.manifest = out.load_manifest(gen, rank.rank) or Manifest(gen, rank.rank, rank.world)
@@ -176,15 +193,27 @@ class _RankRun:
         summary.engine, summary.device = encoder.engine, encoder.device
         sink = self._sink(encoder)
         first_shard = len(m.shards)
-        progress = Progress(self.job.progress, self.job.log_every_s)
+        progress = self.progress
+        progress.set_position(self.extent.total, self.extent.at(m.cursor) or 0)
+        summary.load_s = time.perf_counter() - self.t0
+        progress.loaded()
+        encoder.on_batch = progress.batch
         try:
             self._loop(encoder, sink, progress)
         finally:
+            encoder.on_batch = None
             progress.close()
             sink.close()
             summary.count_shards(m, first_shard)
         summary.seconds = time.perf_counter() - self.t0
+        summary.embed_s = summary.seconds - summary.load_s
         summary.first_batch_s = encoder.stats.first_batch_s
+        summary.total_rows, summary.total_rejected = m.rows, m.rejected
+        rejects = str(out.rejects_path(self.gen, m.rank, m.world))
+        m.failed = reject_verdict(m.rows, m.rejected, self.job.max_reject_rate, rejects)
+        if m.failed:
+            out.save_manifest(m)
+            raise InputError(m.failed)
         m.done = True
         m.finished_at = time.time()
         out.save_manifest(m)
@@ -309,12 +338,14 @@ class _RankRun:
                 raise msg.error
             if isinstance(msg, End):
                 break
+            progress.begin_window(len(msg.records), self.extent.at(msg.cursor))
             try:
                 handle = (
                     encoder.submit(msg.packing, len(msg.records), stop) if msg.packing else None
                 )
             except WindowAbandoned:
                 break
+            progress.end_window(len(msg.rejects), msg.skipped)
             if inflight is not None:
                 self._finish(encoder, sink, progress, *inflight)
             inflight = (msg, handle)
@@ -342,7 +373,6 @@ class _RankRun:
         else:
             emb = np.zeros((0, encoder.hidden_size), np.float32)
         sink.add(w, emb)
-        progress.update(len(w.records), w.packing.real_tokens if w.packing else 0)
         if w.error is not None:
             raise InputError(
                 f"{w.error.message()}\n"

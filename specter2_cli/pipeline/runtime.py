@@ -1,12 +1,12 @@
-"""What surrounds a run: the stop flag (and the signal handlers the CLI installs), progress."""
+"""What surrounds a run: the stop flag (and the signal handlers the CLI installs).
+
+Progress reporting lives in `progress.py`."""
 
 from __future__ import annotations
 
 import logging
 import signal
-import sys
 import threading
-import time
 from typing import Any
 
 log = logging.getLogger("specter2")
@@ -64,43 +64,3 @@ class SignalHandlers:
     def __exit__(self, *exc: Any) -> None:
         for sig, old in self.old.items():
             signal.signal(sig, old)
-
-
-class Progress:
-    """tqdm bar on a terminal, plain log lines otherwise (cron, SLURM logs)."""
-
-    def __init__(self, enabled: bool, every_s: float = 30.0, initial: int = 0) -> None:
-        self.enabled = enabled
-        self.every_s = every_s
-        self.t0 = time.perf_counter()
-        self.last = self.t0
-        self.records = 0
-        self.tokens = 0
-        self.bar: Any = None
-        if enabled and sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self.bar = tqdm(unit=" papers", initial=initial, dynamic_ncols=True, smoothing=0.1)
-
-    def update(self, records: int, tokens: int) -> None:
-        self.records += records
-        self.tokens += tokens
-        if not self.enabled:
-            return
-        now = time.perf_counter()
-        dt = max(now - self.t0, 1e-9)
-        if self.bar is not None:
-            self.bar.update(records)
-            self.bar.set_postfix_str(f"{self.tokens / dt / 1000:.0f}k tok/s", refresh=False)
-        elif now - self.last >= self.every_s:
-            self.last = now
-            log.info(
-                "%d papers embedded, %.1f papers/s, %.0f tokens/s",
-                self.records,
-                self.records / dt,
-                self.tokens / dt,
-            )
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()

@@ -28,6 +28,10 @@ class RunSummary:
     engine: str = ""
     device: str = ""
     first_batch_s: float | None = None
+    load_s: float = 0.0  # start until the model was loaded and the input checked
+    embed_s: float = 0.0  # from then to the end: reading, embedding, writing
+    total_rows: int = 0  # this rank's records in OUTDIR, as `specter2 status` counts them
+    total_rejected: int = 0
 
     @property
     def new(self) -> int:
@@ -35,11 +39,11 @@ class RunSummary:
 
     @property
     def papers_per_s(self) -> float:
-        return self.embedded / self.seconds if self.seconds > 0 else 0.0
+        return self.embedded / self.embed_s if self.embed_s > 0 else 0.0
 
     @property
     def tokens_per_s(self) -> float:
-        return self.real_tokens / self.seconds if self.seconds > 0 else 0.0
+        return self.real_tokens / self.embed_s if self.embed_s > 0 else 0.0
 
     @property
     def padding_efficiency(self) -> float:
@@ -66,3 +70,23 @@ class RunSummary:
             padding_efficiency=round(self.padding_efficiency, 4),
         )
         return d
+
+
+def reject_verdict(
+    rows: int, rejected: int, max_rate: float | None, rejects_file: str
+) -> str | None:
+    """Why a rank that rejected records must not count as done, or None when it may."""
+    if rejected and not rows:
+        return (
+            f"all {rejected} records were rejected and nothing was embedded; see {rejects_file} "
+            "for why (wrong input format or field names? see "
+            "--id-field, --title-field, --abstract-field, --text-field). No _SUCCESS was written"
+        )
+    seen = rows + rejected
+    if max_rate is not None and seen and rejected / seen > max_rate:
+        return (
+            f"{rejected} of {seen} records were rejected ({100 * rejected / seen:.1f}%), more "
+            f"than --max-reject-rate {max_rate}; see {rejects_file}. No _SUCCESS was "
+            "written; fix the input, or raise --max-reject-rate and rerun"
+        )
+    return None

@@ -33,6 +33,7 @@ class Manifest:
     world: int
     shards: list[ShardEntry] = field(default_factory=list)
     done: bool = False
+    failed: str | None = None  # why a finished rank is not done (too many rejects)
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
     format_version: int = FORMAT_VERSION

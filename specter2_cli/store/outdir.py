@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,23 @@ class OutDir:
             probe.unlink()
         except OSError as e:
             raise output_error(self.path, e) from e
+
+    def prepare_new(self) -> list[Path]:
+        """`prepare()`, returning the folders it created (for `removed_on_error`)."""
+        made = [p for p in (self.path, self.state) if not p.exists()]
+        self.prepare()
+        return made
+
+    @contextlib.contextmanager
+    def removed_on_error(self, made: list[Path]) -> Iterator[None]:
+        """A failure inside the block removes the (still empty) folders `prepare` made."""
+        try:
+            yield
+        except BaseException:
+            for p in reversed(made):
+                with contextlib.suppress(OSError):
+                    p.rmdir()
+            raise
 
     def exists(self) -> bool:
         return (self.state / "job.json").exists()

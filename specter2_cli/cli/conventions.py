@@ -1,0 +1,156 @@
+"""Conventions every command shares: SPECTER2_<OPTION> environment variables, --version
+with the versions that matter for a bug report, and dependency problems as exit 4."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from typer.core import TyperGroup
+
+ENV_PREFIX = "SPECTER2_"
+
+# what the tool needs of its dependencies (pyproject.toml says the same)
+NEEDS = {
+    "torch": "torch>=2.1",
+    "transformers": "transformers~=4.57.6",
+    "adapters": "adapters==1.3.0",
+    "pyarrow": "pyarrow>=15",
+    "numpy": "numpy>=1.24",
+    "huggingface_hub": "huggingface_hub<1.0",
+    "tqdm": "tqdm>=4.66",
+    "typer": "typer>=0.12",
+}
+
+
+def envvar_name(param: Any) -> str | None:
+    """SPECTER2_SHARD_SIZE for --shard-size; None for parameters without a long option."""
+    longs = [o for o in getattr(param, "opts", []) if o.startswith("--")]
+    if not longs:
+        return None
+    return ENV_PREFIX + longs[0][2:].upper().replace("-", "_")
+
+
+# readable metavars instead of <str>/<int>: by option name, else by type
+METAVARS = {
+    "output": "OUTDIR",
+    "base_model": "MODEL",
+    "adapter_path": "ADAPTER",
+    "revision": "REV",
+    "device": "DEVICE",
+    "devices": "DEVICES",
+    "id_field": "FIELD",
+    "title_field": "FIELD",
+    "abstract_field": "FIELD",
+    "text_field": "FIELD",
+    "log_every": "SECONDS",
+    "summary_json": "FILE",
+    "to": "FILE",
+}
+TYPE_METAVARS = {int: "N", float: "X", str: "TEXT"}
+
+
+def _annotation(p: Any) -> Any:
+    """The Python type of an option: typer >= 0.2x keeps a type descriptor, older a click type."""
+    desc = getattr(p, "type_descriptor", None)
+    if desc is not None:
+        return desc.annotation
+    kind = getattr(getattr(p, "type", None), "name", "")
+    return {"integer": int, "float": float, "text": str}.get(kind)
+
+
+def readable_metavar(p: Any) -> None:
+    if p.metavar is not None or getattr(p, "is_flag", False):
+        return
+    ann = _annotation(p)
+    name = METAVARS.get(p.name or "") or (TYPE_METAVARS.get(ann) if isinstance(ann, type) else None)
+    if name:
+        p.metavar = name
+
+
+def add_envvars(command: Any) -> None:
+    """Give every option of `command` (and its subcommands) its SPECTER2_<LONG_NAME>."""
+    for p in command.params:
+        if p.param_type_name == "argument":
+            p.metavar = p.metavar or (p.name or "").upper()
+            if hasattr(p, "display_type_rich"):  # typer >= 0.2x adds "<list[str]>" after it
+                p.display_type_rich = lambda ctx: ""
+        if p.param_type_name == "option":
+            readable_metavar(p)
+        # duck-typed: recent typer vendors its own click
+        if p.param_type_name == "option" and p.envvar is None and p.name != "help":
+            name = envvar_name(p)
+            if name:
+                p.envvar = name
+                p.show_envvar = True
+    for sub in getattr(command, "commands", {}).values():
+        add_envvars(sub)
+
+
+class EnvVarGroup(TyperGroup):
+    """The top-level group: every subcommand's options read SPECTER2_* variables; flags win."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        for cmd in self.commands.values():
+            add_envvars(cmd)
+        return super().make_context(*args, **kwargs)
+
+
+def _version_of(module: str) -> str:
+    try:
+        mod = importlib.import_module(module)
+    except Exception as e:  # a broken install is what a bug report needs to show
+        return f"not importable ({type(e).__name__}: {e})"
+    return str(getattr(mod, "__version__", "unknown"))
+
+
+def version_report() -> str:
+    """One line per component: what a bug report needs."""
+    from .. import __version__
+
+    lines = [f"specter2_cli {__version__}"]
+    for name in ("torch", "transformers", "adapters", "pyarrow", "numpy", "huggingface_hub"):
+        lines.append(f"{name} {_version_of(name)}")
+    try:
+        import torch
+
+        cuda = torch.version.cuda or "none (CPU build)"
+        avail = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        lines.append(f"CUDA {cuda}, {avail} device{'s' if avail != 1 else ''} visible")
+    except Exception:
+        lines.append("CUDA unknown (torch not importable)")
+    import sys
+
+    lines.append(f"python {sys.version.split()[0]}")
+    return "\n".join(lines)
+
+
+def environment_problem(e: ImportError) -> str:
+    """'cannot import X: ...; specter2 needs huggingface_hub<1.0: pip install ...'."""
+    text = str(e)
+    culprit = e.name.split(".")[0] if e.name else None
+    for pkg in NEEDS:
+        if pkg == culprit or f"'{pkg}" in text or f" {pkg}." in text or f"'{pkg}." in text:
+            culprit = pkg
+            break
+    need = NEEDS.get(culprit or "")
+    if need:
+        installed = _installed(culprit or "")
+        return (
+            f"a dependency is missing or at an incompatible version: {text}. specter2 needs "
+            f"{need} (installed: {installed}); fix it with: pip install '{need}'"
+        )
+    return (
+        f"a dependency is missing or at an incompatible version: {text}. Reinstall "
+        "specter2_cli's dependencies with: pip install -e . (or pip install specter2-cli)"
+    )
+
+
+def _installed(pkg: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    dist = {"huggingface_hub": "huggingface-hub"}.get(pkg, pkg)
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "not installed"
