@@ -179,50 +179,58 @@ def embed(
     2 usage, 3 input, 4 environment (model, disk, lock), 75 interrupted (rerun to resume).
     """
     setup_logging(quiet)
-    settings = _settings(
-        base_model=base_model,
-        adapter=adapter.value,
-        adapter_path=adapter_path,
-        revision=revision,
-        max_length=max_length,
-        normalize=normalize,
-        id_field=id_field,
-        title_field=title_field,
-        abstract_field=abstract_field,
-        text_field=text_field,
-        id_type=id_type.value,
-        device=device,
-        dtype=dtype.value,
-        output_dtype=output_dtype.value,
-        format=fmt.value,
-        shard_size=shard_size,
-        sort_window=sort_window,
-        batch_tokens=batch_tokens,
-        max_batch_rows=max_batch_rows,
-        on_error=on_error.value,
-        engine=engine.value,
-    )
-    if devices:
-        from ..multi import run_devices
+    from ..pipeline.runtime import SignalHandlers, StopFlag
 
-        raise typer.Exit(run_devices(devices, sys.argv[1:], shard_index, num_shards))
-    from ..pipeline import EmbedJob, SignalHandlers
+    # installed first and kept to the end: a SIGTERM while loading the model exits 75, one
+    # in the run's last second still lets it finish and exit 0
+    stop = StopFlag()
+    handlers = SignalHandlers(stop)
+    with handlers:
+        settings = _settings(
+            base_model=base_model,
+            adapter=adapter.value,
+            adapter_path=adapter_path,
+            revision=revision,
+            max_length=max_length,
+            normalize=normalize,
+            id_field=id_field,
+            title_field=title_field,
+            abstract_field=abstract_field,
+            text_field=text_field,
+            id_type=id_type.value,
+            device=device,
+            dtype=dtype.value,
+            output_dtype=output_dtype.value,
+            format=fmt.value,
+            shard_size=shard_size,
+            sort_window=sort_window,
+            batch_tokens=batch_tokens,
+            max_batch_rows=max_batch_rows,
+            on_error=on_error.value,
+            engine=engine.value,
+        )
+        if devices:
+            from ..multi import run_devices
 
-    job = EmbedJob(
-        inputs=inputs,
-        outdir=output,
-        settings=settings,
-        shard_index=shard_index,
-        num_shards=num_shards,
-        incremental=incremental,
-        overwrite=overwrite,
-        offline=offline,
-        progress=progress and not quiet,
-        log_every_s=log_every,
-    )
-    with SignalHandlers(job.stop):
+            raise typer.Exit(run_devices(devices, sys.argv[1:], shard_index, num_shards))
+        from ..pipeline import EmbedJob
+
+        job = EmbedJob(
+            inputs=inputs,
+            outdir=output,
+            settings=settings,
+            shard_index=shard_index,
+            num_shards=num_shards,
+            incremental=incremental,
+            overwrite=overwrite,
+            offline=offline,
+            progress=progress and not quiet,
+            log_every_s=log_every,
+            stop=stop,
+        )
         summary = job.run()
-    report(summary.as_dict(), summary_json)
+        report(summary.as_dict(), summary_json)
+        handlers.keep()
 
 
 _MODEL_KEYS = ("base_model", "adapter", "adapter_path", "revision", "max_length", "normalize")

@@ -85,9 +85,13 @@ class EmbedJob:
 
     def run(self) -> RunSummary:
         t0 = time.perf_counter()
+        if not os.fspath(self.outdir).strip():
+            raise UsageError("-o/--output is empty: name the output folder")
         files = resolve_inputs(self.inputs)
         rank = detect_rank(self.shard_index, self.num_shards)
         out = OutDir(self.outdir)
+        out.refuse_inputs_inside(files)
+        out.refuse_foreign_files()
         if self.overwrite:
             if rank.world > 1:
                 raise UsageError(
@@ -170,6 +174,8 @@ class _RankRun:
             return summary
         out.sweep(self.gen, m.rank, m.world, m.committed_files)
         summary.resumed_from_rows = m.rows
+        if self.job.stop():  # stopped during start-up: nothing to commit
+            raise Interrupted(f"stopped by {self.job.stop.signal_name} before any work started")
         encoder = self.job.encoder or self.job._load_encoder()
         if encoder.settings != self.settings.model:
             raise UsageError("the encoder passed in was loaded with other model settings")
@@ -240,8 +246,16 @@ class _RankRun:
         )
         previous = _previous_generations(self.out, self.gen) if self.job.incremental else None
         keep = RecordFilter(_committed_ids(self.out, m), previous)
+        open_rows = m.shards[-1].open_rows if m.shards else 0
         return lambda: cut_windows(
-            stream, self.files, keep, s.shard_size, s.sort_window, s.on_error == "fail"
+            stream,
+            self.files,
+            keep,
+            s.shard_size,
+            s.sort_window,
+            s.on_error == "fail",
+            open_rows,
+            cursor,
         )
 
     def _tokenized(
@@ -359,11 +373,13 @@ def _committed_note(m: Manifest) -> str:
 
 
 def _committed_ids(out: OutDir, m: Manifest) -> KeySet:
+    """Every id the committed part of this rank's input had: embedded or skipped."""
     keys = [
         read_index(out.path, sh.files, ("id_key",)).column("id_key").to_numpy()
         for sh in m.shards
         if sh.files
     ]
+    keys += [np.load(out.state / sh.skipped_file) for sh in m.shards if sh.skipped_file]
     return KeySet(np.concatenate(keys).astype(np.uint64) if keys else None)
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from ..config import describe_differences
 from ..errors import LockHeld, UsageError
-from .durable import atomic_write_text, fsync_dir, output_error, unique_suffix
+from .durable import atomic_write_text, fsync_dir, output_error, publish, unique_suffix
 from .locks import RankLock, is_locked
 from .manifest import Generation, Manifest
 
@@ -59,15 +59,38 @@ class OutDir:
 
     # setup -------------------------------------------------------------
 
-    def prepare(self) -> None:
-        if self.path.is_dir() and not self.exists():
-            foreign = sorted(p.name for p in self.path.iterdir() if SHARD_FILE.match(p.name))
-            if foreign:
+    def refuse_foreign_files(self) -> None:
+        """A folder without our state must not hold files named like ours: they are not
+        ours to replace, truncate or delete (checked before --overwrite wipes anything)."""
+        if not self.path.is_dir() or self.exists():
+            return
+        foreign = sorted(
+            p.name
+            for p in self.path.iterdir()
+            if SHARD_FILE.match(p.name) or OWN_FILE.match(p.name)
+        )
+        if foreign:
+            raise UsageError(
+                f"{self.path} holds files named like specter2's ({', '.join(foreign[:3])}"
+                f"{', ...' if len(foreign) > 3 else ''}) but no _specter2/job.json: they were "
+                "not written by specter2 (or its state was deleted); use an empty folder"
+            )
+
+    def refuse_inputs_inside(self, files: list[Any]) -> None:
+        """An input inside OUTDIR would be read back as output (pq.read_table(OUTDIR))."""
+        root = self.path.resolve()
+        for f in files:
+            if f.kind == "stdin":
+                continue
+            p = Path(f.path).resolve()
+            if p == root or root in p.parents:
                 raise UsageError(
-                    f"{self.path} holds files named like specter2 shards ({', '.join(foreign[:3])}"
-                    f"{', ...' if len(foreign) > 3 else ''}) but no _specter2/job.json: they were "
-                    "not written by specter2 (or its state was deleted); use an empty folder"
+                    f"input {f.path} is inside the output folder {self.path}: readers of the "
+                    "folder would take it for output; move it or choose another -o/--output"
                 )
+
+    def prepare(self) -> None:
+        self.refuse_foreign_files()
         try:
             self.state.mkdir(parents=True, exist_ok=True)
             probe = self.state / f".probe{os.getpid()}"
@@ -233,6 +256,25 @@ class OutDir:
             with contextlib.suppress(OSError):
                 p.unlink()  # only this rank's: other ranks write theirs right now
         return n
+
+    def save_skipped(self, m: Manifest, index: int, keys: list[int]) -> str:
+        """Durably store the keys of ids an --incremental shard skipped; the file's name."""
+        import numpy as np
+
+        name = f"g{m.gen:04d}-r{m.rank:05d}-{index:05d}.skipped.npy"
+        path = self.state / name
+        tmp = path.with_name(f".{name}.tmp{unique_suffix()}")
+        try:
+            with open(tmp, "wb") as f:
+                np.save(f, np.asarray(keys, dtype=np.uint64))
+            publish(tmp, path)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise output_error(path, e) from e
+        return name
+
+    def file_sizes(self, files: list[str]) -> list[int]:
+        return [(self.path / f).stat().st_size for f in files]
 
     def rejects_path(self, gen: int, rank: int, world: int) -> Path:
         return self.path / rejects_name(gen, rank, world)
