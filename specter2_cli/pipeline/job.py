@@ -43,7 +43,8 @@ from ..store.manifest import Manifest, ShardEntry, in_run_order
 from ..store.outdir import OutDir
 from ..store.rejects import RejectsFile
 from ..store.shards import read_index
-from .runtime import Progress, StopFlag
+from ..store.verify import drop_damaged
+from .runtime import Progress, StopFlag, log
 from .sink import ShardFormat, ShardSink
 from .summary import RunSummary
 from .windows import (
@@ -164,6 +165,11 @@ class _RankRun:
         self.settings = job.settings
         self.summary = RunSummary(str(out.path), rank.rank, rank.world, gen)
         self.manifest = out.load_manifest(gen, rank.rank) or Manifest(gen, rank.rank, rank.world)
+        damage = drop_damaged(out.path, self.manifest)
+        if damage is not None:  # a deleted or truncated shard: embed it again, and what follows
+            log.warning("%s: committed %s: re-embedding from there", out.path, damage)
+            out.save_manifest(self.manifest)
+            (out.path / "_SUCCESS").unlink(missing_ok=True)
 
     def run(self) -> RunSummary:
         m, out, summary = self.manifest, self.out, self.summary

@@ -61,7 +61,11 @@ class Manifest:
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:
-        d = json.loads(text)
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Manifest:
+        d = dict(d)
         d["shards"] = [ShardEntry(**s) for s in d.get("shards", [])]
         return cls(**d)
 

@@ -32,6 +32,7 @@ from ..errors import LockHeld, UsageError
 from .durable import atomic_write_text, fsync_dir, output_error, publish, unique_suffix
 from .locks import RankLock, is_locked
 from .manifest import Generation, Manifest
+from .verify import DamagedOutput, covered, read_manifest, read_state
 
 STATE = "_specter2"
 
@@ -120,7 +121,7 @@ class OutDir:
 
     def job(self) -> dict[str, Any] | None:
         p = self.state / "job.json"
-        return json.loads(p.read_text()) if p.exists() else None
+        return read_state(p, "job settings file") if p.exists() else None
 
     def init_job(self, identity: dict[str, Any]) -> None:
         """Record the job's settings once; later runs must match them."""
@@ -135,7 +136,7 @@ class OutDir:
             finally:
                 tmp.unlink(missing_ok=True)
             fsync_dir(self.state)
-        old = json.loads(path.read_text())
+        old = read_state(path, "job settings file")
         diffs = describe_differences(old, identity)
         if diffs:
             raise UsageError(
@@ -148,9 +149,13 @@ class OutDir:
     # generations -----------------------------------------------------------
 
     def generations(self) -> list[Generation]:
-        return [
-            Generation(**json.loads(p.read_text())) for p in sorted(self.state.glob("gen-*.json"))
-        ]
+        out = []
+        for p in sorted(self.state.glob("gen-*.json")):
+            try:
+                out.append(Generation(**read_state(p, "run record")))
+            except TypeError as e:
+                raise DamagedOutput(f"{p}: the run record is damaged ({e})") from None
+        return out
 
     def join_generation(
         self, inputs: list[dict[str, Any]], world: int, incremental: bool
@@ -226,7 +231,7 @@ class OutDir:
 
     def load_manifest(self, gen: int, rank: int) -> Manifest | None:
         p = self.manifest_path(gen, rank)
-        return Manifest.from_json(p.read_text()) if p.exists() else None
+        return read_manifest(p) if p.exists() else None
 
     def save_manifest(self, m: Manifest) -> None:
         atomic_write_text(self.manifest_path(m.gen, m.rank), m.to_json())
@@ -234,7 +239,7 @@ class OutDir:
     def manifests(self, gen: int | None = None) -> list[Manifest]:
         out = []
         for p in sorted(self.state.glob("g*-r*.json")):
-            m = Manifest.from_json(p.read_text())
+            m = read_manifest(p)
             if gen is None or m.gen == gen:
                 out.append(m)
         return out
@@ -283,9 +288,18 @@ class OutDir:
         done = {m.rank for m in self.manifests(gen.gen) if m.done}
         return len(done) == gen.world
 
+    def job_complete(self) -> bool:
+        """Every run is done, or superseded by a done newer run that read all its input."""
+        gens = self.generations()
+        done = [self.generation_complete(g) for g in gens]
+        return bool(gens) and all(
+            done[i]
+            or any(done[j] and covered(g.inputs, gens[j].inputs) for j in range(i + 1, len(gens)))
+            for i, g in enumerate(gens)
+        )
+
     def mark_success_if_complete(self, gen: Generation) -> bool:
-        newest = self.generations()[-1]
-        if gen.gen == newest.gen and self.generation_complete(gen):
+        if self.job_complete():
             atomic_write_text(
                 self.path / "_SUCCESS", json.dumps({"gen": gen.gen, "ranks": gen.world}) + "\n"
             )
