@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from .. import faults
 from ..errors import UsageError
 from .common import exit_on_error, setup_logging
 
@@ -231,6 +232,7 @@ def embed(
         summary = job.run()
         report(summary.as_dict(), summary_json)
         handlers.keep()
+    faults.point("exit")
 
 
 _MODEL_KEYS = ("base_model", "adapter", "adapter_path", "revision", "max_length", "normalize")
