@@ -70,7 +70,10 @@ def survivors(out: OutDir, shards: list[tuple[Manifest, ShardEntry]]) -> Survivo
 
 def _refuse_incomplete(path: str | os.PathLike[str], st: JobStatus) -> None:
     missing = ", ".join(
-        f"rank {r.rank}" + (f" (run {r.gen})" if len(st.generations) > 1 else "") + f": {r.state}"
+        f"rank {r.rank}"
+        + (f" (run {r.gen} over {' '.join(r.inputs)})" if len(st.generations) > 1 else "")
+        + f": {r.state}"
+        + (f" ({r.problem})" if r.problem else "")
         for r in st.missing
     )
     raise UsageError(

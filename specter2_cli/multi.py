@@ -7,6 +7,7 @@ still covers the input exactly once.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import signal
@@ -80,6 +81,15 @@ def run_devices(spec: str, argv: list[str], shard_index: int | None, num_shards:
     d = len(devices)
     base = strip_options(argv)
     procs: list[subprocess.Popen[bytes]] = []
+
+    def forward(signum: int, frame: Any) -> None:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signum)
+
+    # before the workers start: a signal in between is forwarded, not lost
+    old = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)}
+    parent = os.getpid()
     for i, dev in enumerate(devices):
         cmd = [
             sys.executable,
@@ -93,16 +103,15 @@ def run_devices(spec: str, argv: list[str], shard_index: int | None, num_shards:
             "--num-shards",
             str(outer.world * d),
         ]
-        # own session: a terminal's Ctrl-C reaches the workers once, through forward()
+        # own session: a terminal's Ctrl-C reaches the workers once, through forward();
+        # and a SIGTERM from the kernel when the parent dies, even by kill -9 (they commit
+        # their finished work and exit, so a rerun is not locked out)
         env = {k: v for k, v in os.environ.items() if k not in _DROP_ENV}
-        procs.append(subprocess.Popen(cmd, start_new_session=True, env=env))
-
-    def forward(signum: int, frame: Any) -> None:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signum)
-
-    old = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)}
+        procs.append(
+            subprocess.Popen(
+                cmd, start_new_session=True, env=env, preexec_fn=lambda: _die_with(parent)
+            )
+        )
     try:
         codes = [p.wait() for p in procs]
     finally:
@@ -112,3 +121,14 @@ def run_devices(spec: str, argv: list[str], shard_index: int | None, num_shards:
     if failed:
         return failed[0] if failed[0] > 0 else 1
     return EXIT_INTERRUPTED if EXIT_INTERRUPTED in codes else EXIT_OK
+
+
+def _die_with(parent: int) -> None:
+    """In the worker before exec: SIGTERM when the parent process dies (Linux)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the parent's forward() is all there is
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)

@@ -10,6 +10,7 @@ from .errors import UsageError
 from .store.locks import is_locked
 from .store.manifest import Generation
 from .store.outdir import OutDir
+from .store.verify import covered, first_damage
 
 
 @dataclass
@@ -20,6 +21,8 @@ class RankStatus:
     rows: int = 0
     rejected: int = 0
     shards: int = 0
+    problem: str = ""  # what is damaged
+    inputs: list[str] = field(default_factory=list)  # the run's input files
 
 
 @dataclass
@@ -45,7 +48,10 @@ class JobStatus:
             "ranks": [r.__dict__ for r in self.ranks],
             "rows": sum(r.rows for r in self.ranks),
             "rejected": sum(r.rejected for r in self.ranks),
-            "missing": [{"gen": r.gen, "rank": r.rank, "state": r.state} for r in self.missing],
+            "missing": [
+                {"gen": r.gen, "rank": r.rank, "state": r.state, "inputs": r.inputs}
+                for r in self.missing
+            ],
         }
 
 
@@ -55,21 +61,25 @@ def job_status(path: str | os.PathLike[str]) -> JobStatus:
         raise UsageError(f"{path}: not a specter2 output folder (no _specter2/job.json)")
     st = JobStatus(str(out.path), out.job(), out.generations())
     manifests = {(m.gen, m.rank): m for m in out.manifests()}
-    newest = st.generations[-1].gen if st.generations else -1
-    for g in st.generations:
+    done = {g.gen: out.generation_complete(g) for g in st.generations}
+    for i, g in enumerate(st.generations):
+        # a later --incremental run that is done and read every input file of this one
+        # embedded whatever this one had not committed
+        later = [h for h in st.generations[i + 1 :] if done[h.gen] and covered(g.inputs, h.inputs)]
         for r in range(g.world):
             m = manifests.get((g.gen, r))
+            damage = first_damage(out.path, m) if m is not None else None
             if is_locked(out.lock_path(g.gen, r)):
                 state = "running"
             elif m is None:
                 state = "not started"
+            elif damage is not None:
+                state = "damaged"
             elif m.failed and not m.done:
                 state = "failed"
             else:
                 state = "done" if m.done else "interrupted"
-            if state != "done" and g.gen < newest:
-                # a later --incremental run re-read the whole input and embedded
-                # whatever this one had not committed
+            if state not in ("done", "damaged") and later:
                 state = "superseded"
             st.ranks.append(
                 RankStatus(
@@ -79,6 +89,8 @@ def job_status(path: str | os.PathLike[str]) -> JobStatus:
                     m.rows if m else 0,
                     m.rejected if m else 0,
                     len(m.shards) if m else 0,
+                    f"shard {damage[0]}: {damage[1]}" if damage else "",
+                    [d["path"] for d in g.inputs],
                 )
             )
     return st
@@ -110,12 +122,17 @@ def format_status(st: JobStatus) -> str:
             lines.append(
                 f"    rank {r.rank:>5}: {r.state:<12} {plural(r.rows, 'record'):>16} "
                 f"{r.rejected:>7} rejected {plural(r.shards, 'shard'):>10}"
+                + (f"  {r.problem}: rerun to re-embed it" if r.problem else "")
             )
     if st.complete:
         lines.append("  complete: ready for `specter2 merge`")
     else:
         shown = st.missing[:50]
-        names = ", ".join(str(r.rank) for r in shown) + (" ..." if len(st.missing) > 50 else "")
+        names = ", ".join(
+            f"{r.rank}"
+            + (f" of run {r.gen} ({' '.join(r.inputs)})" if len(st.generations) > 1 else "")
+            for r in shown
+        ) + (" ..." if len(st.missing) > 50 else "")
         failed = sum(r.state == "failed" for r in st.missing)
         verb = "is" if len(st.missing) == 1 else "are"
         lines.append(

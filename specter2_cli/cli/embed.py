@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from .. import faults
 from ..errors import UsageError
 from .common import exit_on_error, setup_logging
 
@@ -199,57 +200,65 @@ def embed(
     """
     setup_logging(quiet)
     from ..multi import check_device, check_devices
+    from ..pipeline.runtime import SignalHandlers, StopFlag
 
     check_device("--device", device)
     if devices:
         check_devices(devices)
     if max_reject_rate is not None and not 0 <= max_reject_rate <= 1:
         raise UsageError(f"--max-reject-rate {max_reject_rate}: give a fraction from 0 to 1")
-    settings = _settings(
-        base_model=base_model,
-        adapter=adapter.value,
-        adapter_path=adapter_path,
-        revision=revision,
-        max_length=max_length,
-        normalize=normalize,
-        id_field=id_field,
-        title_field=title_field,
-        abstract_field=abstract_field,
-        text_field=text_field,
-        id_type=id_type.value,
-        device=device,
-        dtype=dtype.value,
-        output_dtype=output_dtype.value,
-        format=fmt.value,
-        shard_size=shard_size,
-        sort_window=sort_window,
-        batch_tokens=batch_tokens,
-        max_batch_rows=max_batch_rows,
-        on_error=on_error.value,
-        engine=engine.value,
-    )
-    if devices:
-        from ..multi import run_devices
+    # installed first and kept to the end: a SIGTERM while loading the model exits 75, one
+    # in the run's last second still lets it finish and exit 0
+    stop = StopFlag()
+    handlers = SignalHandlers(stop)
+    with handlers:
+        settings = _settings(
+            base_model=base_model,
+            adapter=adapter.value,
+            adapter_path=adapter_path,
+            revision=revision,
+            max_length=max_length,
+            normalize=normalize,
+            id_field=id_field,
+            title_field=title_field,
+            abstract_field=abstract_field,
+            text_field=text_field,
+            id_type=id_type.value,
+            device=device,
+            dtype=dtype.value,
+            output_dtype=output_dtype.value,
+            format=fmt.value,
+            shard_size=shard_size,
+            sort_window=sort_window,
+            batch_tokens=batch_tokens,
+            max_batch_rows=max_batch_rows,
+            on_error=on_error.value,
+            engine=engine.value,
+        )
+        if devices:
+            from ..multi import run_devices
 
-        raise typer.Exit(run_devices(devices, sys.argv[1:], shard_index, num_shards))
-    from ..pipeline import EmbedJob, SignalHandlers
+            raise typer.Exit(run_devices(devices, sys.argv[1:], shard_index, num_shards))
+        from ..pipeline import EmbedJob
 
-    job = EmbedJob(
-        inputs=inputs,
-        outdir=output,
-        settings=settings,
-        shard_index=shard_index,
-        num_shards=num_shards,
-        incremental=incremental,
-        overwrite=overwrite,
-        offline=offline,
-        progress=progress and not quiet,
-        log_every_s=log_every,
-        max_reject_rate=max_reject_rate,
-    )
-    with SignalHandlers(job.stop):
+        job = EmbedJob(
+            inputs=inputs,
+            outdir=output,
+            settings=settings,
+            shard_index=shard_index,
+            num_shards=num_shards,
+            incremental=incremental,
+            overwrite=overwrite,
+            offline=offline,
+            progress=progress and not quiet,
+            log_every_s=log_every,
+            max_reject_rate=max_reject_rate,
+            stop=stop,
+        )
         summary = job.run()
-    report(summary.as_dict(), summary_json)
+        report(summary.as_dict(), summary_json)
+        handlers.keep()
+    faults.point("exit")
 
 
 _MODEL_KEYS = ("base_model", "adapter", "adapter_path", "revision", "max_length", "normalize")

@@ -43,8 +43,9 @@ from ..store.manifest import Manifest, ShardEntry, in_run_order
 from ..store.outdir import OutDir
 from ..store.rejects import RejectsFile
 from ..store.shards import read_index
+from ..store.verify import drop_damaged
 from .progress import InputExtent, Progress, start_line
-from .runtime import StopFlag
+from .runtime import StopFlag, log
 from .sink import ShardFormat, ShardSink
 from .summary import RunSummary, reject_verdict
 from .windows import (
@@ -87,6 +88,8 @@ class EmbedJob:
 
     def run(self) -> RunSummary:
         t0 = time.perf_counter()
+        if not os.fspath(self.outdir).strip():
+            raise UsageError("-o/--output is empty: name the output folder")
         files = resolve_inputs(self.inputs)
         rank = detect_rank(self.shard_index, self.num_shards)
         progress = Progress(self.progress, self.log_every_s)
@@ -100,6 +103,8 @@ class EmbedJob:
         self, t0: float, files: list[InputFile], rank: RankInfo, progress: Progress
     ) -> RunSummary:
         out = OutDir(self.outdir)
+        out.refuse_inputs_inside(files)
+        out.refuse_foreign_files()
         if self.overwrite:
             if rank.world > 1:
                 raise UsageError(
@@ -177,6 +182,11 @@ class _RankRun:
         self.settings = job.settings
         self.summary = RunSummary(str(out.path), rank.rank, rank.world, gen)
         self.manifest = out.load_manifest(gen, rank.rank) or Manifest(gen, rank.rank, rank.world)
+        damage = drop_damaged(out.path, self.manifest)
+        if damage is not None:  # a deleted or truncated shard: embed it again, and what follows
+            log.warning("%s: committed %s: re-embedding from there", out.path, damage)
+            out.save_manifest(self.manifest)
+            (out.path / "_SUCCESS").unlink(missing_ok=True)
 
     def run(self) -> RunSummary:
         m, out, summary = self.manifest, self.out, self.summary
@@ -187,6 +197,8 @@ class _RankRun:
             return summary
         out.sweep(self.gen, m.rank, m.world, m.committed_files)
         summary.resumed_from_rows = m.rows
+        if self.job.stop():  # stopped during start-up: nothing to commit
+            raise Interrupted(f"stopped by {self.job.stop.signal_name} before any work started")
         encoder = self.job.encoder or self.job._load_encoder()
         if encoder.settings != self.settings.model:
             raise UsageError("the encoder passed in was loaded with other model settings")
@@ -269,8 +281,16 @@ class _RankRun:
         )
         previous = _previous_generations(self.out, self.gen) if self.job.incremental else None
         keep = RecordFilter(_committed_ids(self.out, m), previous)
+        open_rows = m.shards[-1].open_rows if m.shards else 0
         return lambda: cut_windows(
-            stream, self.files, keep, s.shard_size, s.sort_window, s.on_error == "fail"
+            stream,
+            self.files,
+            keep,
+            s.shard_size,
+            s.sort_window,
+            s.on_error == "fail",
+            open_rows,
+            cursor,
         )
 
     def _tokenized(
@@ -389,11 +409,13 @@ def _committed_note(m: Manifest) -> str:
 
 
 def _committed_ids(out: OutDir, m: Manifest) -> KeySet:
+    """Every id the committed part of this rank's input had: embedded or skipped."""
     keys = [
         read_index(out.path, sh.files, ("id_key",)).column("id_key").to_numpy()
         for sh in m.shards
         if sh.files
     ]
+    keys += [np.load(out.state / sh.skipped_file) for sh in m.shards if sh.skipped_file]
     return KeySet(np.concatenate(keys).astype(np.uint64) if keys else None)
 
 

@@ -61,6 +61,13 @@ class SignalHandlers:
         log.warning("%s received: finishing the shard in progress, then exiting", name)
         self.flag.set(name)
 
+    def keep(self) -> None:
+        """The work is done: on leaving, ignore SIGTERM/SIGUSR1 instead of restoring the
+        defaults, so a stop request in the last moment cannot turn exit 0 into a kill."""
+        self.kept = True
+
     def __exit__(self, *exc: Any) -> None:
         for sig, old in self.old.items():
+            if getattr(self, "kept", False) and sig != signal.SIGINT:
+                old = signal.SIG_IGN
             signal.signal(sig, old)

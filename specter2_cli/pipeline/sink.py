@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,6 +71,7 @@ class ShardSink:
         ws = self.windows
         last = ws[-1]
         assert last.cursor is not None
+        skipped = [k for w in ws for k in w.skipped_keys]
         entry = ShardEntry(
             index=len(m.shards),
             files=files,
@@ -82,6 +84,9 @@ class ShardSink:
             padded_tokens=sum(w.packing.padded_tokens for w in ws if w.packing),
             skipped=sum(w.skipped for w in ws),
             changed=sum(w.changed for w in ws),
+            open_rows=0 if last.shard_end else last.shard_rows,
+            skipped_file=self.out.save_skipped(m, len(m.shards), skipped) if skipped else None,
+            sizes=self.out.file_sizes(files),
         )
         m.shards.append(entry)
         try:
@@ -91,7 +96,8 @@ class ShardSink:
             # exactly the committed rows; the rerun writes it again
             m.shards.pop()
             for name in files:
-                (self.out.path / name).unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    (self.out.path / name).unlink(missing_ok=True)
             raise
         self.windows = []
         if self.on_commit is not None:

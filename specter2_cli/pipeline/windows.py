@@ -30,7 +30,9 @@ class Window:
     cursor: Cursor | None = None  # where a resumed run continues after this window
     shard_end: bool = False
     skipped: int = 0
+    skipped_keys: list[int] = field(default_factory=list)  # --incremental: ids seen, not embedded
     changed: int = 0
+    shard_rows: int = 0  # rows of the open shard after this window (0 when shard_end)
     error: Rejected | None = None  # --on-error fail: stop after committing this window
 
 
@@ -69,8 +71,8 @@ class RecordFilter:
         self.seen = seen
         self.previous = previous
 
-    def check(self, r: Record, f: InputFile) -> Keep | Rejected | None:
-        """Keep (embed it), Rejected (a duplicate) or None (unchanged: skip it)."""
+    def check(self, r: Record, f: InputFile) -> Keep | Rejected | int:
+        """Keep (embed it), Rejected (a duplicate) or the id key (unchanged: skip it)."""
         key = id_key(r.id)
         if key in self.seen:
             return Rejected(
@@ -86,7 +88,7 @@ class RecordFilter:
         th = text_hash(r.text)
         old = self.previous.get(key) if self.previous is not None else None
         if old == th:
-            return None
+            return key
         return Keep(key, th, old is not None)
 
 
@@ -97,16 +99,24 @@ def cut_windows(
     shard_size: int,
     sort_window: int,
     stop_at_first_reject: bool,
+    start_rows: int = 0,
+    start: Cursor | None = None,
 ) -> Iterator[Window]:
-    """Cut the record stream into windows; a window never crosses a shard boundary."""
-    shard_rows = 0  # rows of the current shard in windows already handed on
-    last: Cursor | None = None
+    """Cut the record stream into windows; a window never crosses a shard boundary.
+
+    Boundaries depend only on the records since the shard's start: a run resumed at
+    `start` with `start_rows` rows of its shard already committed (a stop committed a
+    short shard) cuts exactly the windows and shards an uninterrupted run cuts.
+    """
+    shard_rows = start_rows  # rows of the current shard in windows already handed on
+    last: Cursor | None = start
     w = Window()
     for item, nxt in stream:
         if isinstance(item, Record):
             verdict = keep.check(item, inputs[item.file_index])
-            if verdict is None:
+            if isinstance(verdict, int):
                 w.skipped += 1
+                w.skipped_keys.append(verdict)
             elif isinstance(verdict, Keep):
                 w.changed += verdict.changed
                 w.records.append(item)
@@ -128,8 +138,10 @@ def cut_windows(
             yield w
             shard_rows, w = 0, Window()
         elif len(w.records) >= sort_window or len(w.rejects) >= sort_window:
+            shard_rows += len(w.records)
+            w.shard_rows = shard_rows
             yield w
-            shard_rows, w = shard_rows + len(w.records), Window()
+            w = Window()
     if w.records or w.rejects or w.skipped or shard_rows:
         w.cursor = last
         w.shard_end = True

@@ -24,6 +24,9 @@ class ShardEntry:
     padded_tokens: int = 0
     skipped: int = 0  # incremental: unchanged records not re-embedded
     changed: int = 0  # incremental: ids whose text changed
+    open_rows: int = 0  # a stop committed part of a shard: its rows so far (resume continues it)
+    skipped_file: str | None = None  # incremental: _specter2/ file of the skipped ids' keys
+    sizes: list[int] | None = None  # bytes of each file in `files`, to detect damage
 
 
 @dataclass
@@ -59,7 +62,11 @@ class Manifest:
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:
-        d = json.loads(text)
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Manifest:
+        d = dict(d)
         d["shards"] = [ShardEntry(**s) for s in d.get("shards", [])]
         return cls(**d)
 

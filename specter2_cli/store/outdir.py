@@ -30,9 +30,10 @@ from typing import Any
 
 from ..config import describe_differences
 from ..errors import LockHeld, UsageError
-from .durable import atomic_write_text, fsync_dir, output_error, unique_suffix
+from .durable import atomic_write_text, fsync_dir, output_error, publish, unique_suffix
 from .locks import RankLock, is_locked
 from .manifest import Generation, Manifest
+from .verify import DamagedOutput, covered, read_manifest, read_state
 
 STATE = "_specter2"
 
@@ -60,15 +61,38 @@ class OutDir:
 
     # setup -------------------------------------------------------------
 
-    def prepare(self) -> None:
-        if self.path.is_dir() and not self.exists():
-            foreign = sorted(p.name for p in self.path.iterdir() if SHARD_FILE.match(p.name))
-            if foreign:
+    def refuse_foreign_files(self) -> None:
+        """A folder without our state must not hold files named like ours: they are not
+        ours to replace, truncate or delete (checked before --overwrite wipes anything)."""
+        if not self.path.is_dir() or self.exists():
+            return
+        foreign = sorted(
+            p.name
+            for p in self.path.iterdir()
+            if SHARD_FILE.match(p.name) or OWN_FILE.match(p.name)
+        )
+        if foreign:
+            raise UsageError(
+                f"{self.path} holds files named like specter2's ({', '.join(foreign[:3])}"
+                f"{', ...' if len(foreign) > 3 else ''}) but no _specter2/job.json: they were "
+                "not written by specter2 (or its state was deleted); use an empty folder"
+            )
+
+    def refuse_inputs_inside(self, files: list[Any]) -> None:
+        """An input inside OUTDIR would be read back as output (pq.read_table(OUTDIR))."""
+        root = self.path.resolve()
+        for f in files:
+            if f.kind == "stdin":
+                continue
+            p = Path(f.path).resolve()
+            if p == root or root in p.parents:
                 raise UsageError(
-                    f"{self.path} holds files named like specter2 shards ({', '.join(foreign[:3])}"
-                    f"{', ...' if len(foreign) > 3 else ''}) but no _specter2/job.json: they were "
-                    "not written by specter2 (or its state was deleted); use an empty folder"
+                    f"input {f.path} is inside the output folder {self.path}: readers of the "
+                    "folder would take it for output; move it or choose another -o/--output"
                 )
+
+    def prepare(self) -> None:
+        self.refuse_foreign_files()
         try:
             self.state.mkdir(parents=True, exist_ok=True)
             probe = self.state / f".probe{os.getpid()}"
@@ -115,7 +139,7 @@ class OutDir:
 
     def job(self) -> dict[str, Any] | None:
         p = self.state / "job.json"
-        return json.loads(p.read_text()) if p.exists() else None
+        return read_state(p, "job settings file") if p.exists() else None
 
     def init_job(self, identity: dict[str, Any]) -> None:
         """Record the job's settings once; later runs must match them."""
@@ -130,7 +154,7 @@ class OutDir:
             finally:
                 tmp.unlink(missing_ok=True)
             fsync_dir(self.state)
-        old = json.loads(path.read_text())
+        old = read_state(path, "job settings file")
         diffs = describe_differences(old, identity)
         if diffs:
             raise UsageError(
@@ -143,9 +167,13 @@ class OutDir:
     # generations -----------------------------------------------------------
 
     def generations(self) -> list[Generation]:
-        return [
-            Generation(**json.loads(p.read_text())) for p in sorted(self.state.glob("gen-*.json"))
-        ]
+        out = []
+        for p in sorted(self.state.glob("gen-*.json")):
+            try:
+                out.append(Generation(**read_state(p, "run record")))
+            except TypeError as e:
+                raise DamagedOutput(f"{p}: the run record is damaged ({e})") from None
+        return out
 
     def join_generation(
         self, inputs: list[dict[str, Any]], world: int, incremental: bool
@@ -221,7 +249,7 @@ class OutDir:
 
     def load_manifest(self, gen: int, rank: int) -> Manifest | None:
         p = self.manifest_path(gen, rank)
-        return Manifest.from_json(p.read_text()) if p.exists() else None
+        return read_manifest(p) if p.exists() else None
 
     def save_manifest(self, m: Manifest) -> None:
         atomic_write_text(self.manifest_path(m.gen, m.rank), m.to_json())
@@ -229,7 +257,7 @@ class OutDir:
     def manifests(self, gen: int | None = None) -> list[Manifest]:
         out = []
         for p in sorted(self.state.glob("g*-r*.json")):
-            m = Manifest.from_json(p.read_text())
+            m = read_manifest(p)
             if gen is None or m.gen == gen:
                 out.append(m)
         return out
@@ -252,6 +280,25 @@ class OutDir:
                 p.unlink()  # only this rank's: other ranks write theirs right now
         return n
 
+    def save_skipped(self, m: Manifest, index: int, keys: list[int]) -> str:
+        """Durably store the keys of ids an --incremental shard skipped; the file's name."""
+        import numpy as np
+
+        name = f"g{m.gen:04d}-r{m.rank:05d}-{index:05d}.skipped.npy"
+        path = self.state / name
+        tmp = path.with_name(f".{name}.tmp{unique_suffix()}")
+        try:
+            with open(tmp, "wb") as f:
+                np.save(f, np.asarray(keys, dtype=np.uint64))
+            publish(tmp, path)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise output_error(path, e) from e
+        return name
+
+    def file_sizes(self, files: list[str]) -> list[int]:
+        return [(self.path / f).stat().st_size for f in files]
+
     def rejects_path(self, gen: int, rank: int, world: int) -> Path:
         return self.path / rejects_name(gen, rank, world)
 
@@ -259,9 +306,18 @@ class OutDir:
         done = {m.rank for m in self.manifests(gen.gen) if m.done}
         return len(done) == gen.world
 
+    def job_complete(self) -> bool:
+        """Every run is done, or superseded by a done newer run that read all its input."""
+        gens = self.generations()
+        done = [self.generation_complete(g) for g in gens]
+        return bool(gens) and all(
+            done[i]
+            or any(done[j] and covered(g.inputs, gens[j].inputs) for j in range(i + 1, len(gens)))
+            for i, g in enumerate(gens)
+        )
+
     def mark_success_if_complete(self, gen: Generation) -> bool:
-        newest = self.generations()[-1]
-        if gen.gen == newest.gen and self.generation_complete(gen):
+        if self.job_complete():
             atomic_write_text(
                 self.path / "_SUCCESS", json.dumps({"gen": gen.gen, "ranks": gen.world}) + "\n"
             )

@@ -52,5 +52,8 @@ class RejectsFile:
 
     def close(self) -> None:
         if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+            fh, self._fh = self._fh, None
+            try:
+                fh.close()
+            except OSError as e:
+                raise output_error(self.path, e) from e

@@ -202,8 +202,9 @@ class ShardWriter:
                 with contextlib.suppress(Exception):
                     handle.close()
         self._pq = self._ids_pq = self._npy = None
-        self.tmp.unlink(missing_ok=True)
-        self.ids_tmp.unlink(missing_ok=True)
+        for tmp in (self.tmp, self.ids_tmp):
+            with contextlib.suppress(OSError):  # an unwritable folder: the rerun sweeps it
+                tmp.unlink(missing_ok=True)
 
 
 def npy_header(rows: int, dim: int, dtype: str) -> bytes:
