@@ -38,6 +38,7 @@ from ..inputs import (
 )
 from ..inputs.jsonl import PeekableStdin
 from ..launchers import RankInfo, detect_rank
+from ..model.tags import check_adapter_tag
 from ..store.keys import KeyMap, KeySet
 from ..store.manifest import Manifest, ShardEntry, in_run_order
 from ..store.outdir import OutDir
@@ -85,6 +86,7 @@ class EmbedJob:
 
     def run(self) -> RunSummary:
         t0 = time.perf_counter()
+        check_adapter_tag(self.settings.model)  # before anything is written
         files = resolve_inputs(self.inputs)
         rank = detect_rank(self.shard_index, self.num_shards)
         out = OutDir(self.outdir)
@@ -118,7 +120,8 @@ class EmbedJob:
             self.stdin = io.BufferedReader(peek)
         id_type = resolve_id_type(files, s.fields, peeked)
         check_inputs_readable(
-            files, RecordValidator(s.fields, s.model.query_mode, "[SEP]", id_type)
+            files,
+            RecordValidator(s.fields, s.model.query_mode, "[SEP]", id_type, s.model.text_format),
         )
         return id_type
 
@@ -219,7 +222,8 @@ class _RankRun:
             "pooling": "cls",
             "hidden_size": enc.hidden_size,
             "id_type": self.id_type,
-            "text_format": "query" if s.model.query_mode else "title [SEP] abstract",
+            "text_format": "query" if s.model.query_mode else s.model.text_format,
+            "adapter_tag": enc.adapter_tag,
             "inputs": [f.display for f in self.files],
             "generation": self.gen,
             "rank": self.rank.rank,
@@ -232,7 +236,11 @@ class _RankRun:
         """The reader stage: records of this rank's slices, filtered, cut into windows."""
         s, m = self.settings, self.manifest
         validator = RecordValidator(
-            s.fields, s.model.query_mode, encoder.tokenizer.sep_token, self.id_type
+            s.fields,
+            s.model.query_mode,
+            encoder.tokenizer.sep_token,
+            self.id_type,
+            s.model.text_format,
         )
         cursor = Cursor(*m.cursor) if m.cursor else None
         stream = RecordStream(
