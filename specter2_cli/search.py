@@ -327,8 +327,11 @@ def run_search(
     device: str = "auto",
     offline: bool = False,
     engine: str = "auto",
-    metric: Metric = "l2",
+    metric: Metric | None = None,
+    index: Path | None = None,
 ) -> tuple[Corpus, list[list[tuple[Any, float]]]]:
+    """Embed the queries and rank the OUTDIR's papers (default L2), or search `index`
+    (from `specter2 export`) instead of scanning the shards."""
     from .config import ModelSettings
     from .model.loader import load_encoder
 
@@ -350,6 +353,24 @@ def run_search(
             outdir,
             corpus.rows,
         )
+    loaded = None
+    if index is not None:
+        from .index import load_index
+
+        loaded = load_index(index)
+        if metric is not None and metric != loaded.metric:
+            raise UsageError(
+                f"--metric {metric}: {index} was exported with --metric {loaded.metric}; "
+                "export again with this metric, or leave out --metric"
+            )
+        metric = loaded.metric
+        made_with = loaded.info["model"].get("base_model")
+        if made_with != corpus.model["base_model"]:
+            raise UsageError(f"--index {index} was exported from another OUTDIR ({made_with})")
     enc = load_encoder(settings, device=device, engine=engine, offline=offline)
     qvec = enc.embed_texts([q.text for q in queries])
-    return corpus, search_corpus(corpus, qvec, k, metric)
+    if loaded is not None:
+        from .index import search_index
+
+        return corpus, search_index(loaded, qvec, k)
+    return corpus, search_corpus(corpus, qvec, k, metric or "l2")

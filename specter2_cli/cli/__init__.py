@@ -9,7 +9,7 @@ import typer
 
 from .. import __version__
 from ..errors import EXIT_INTERNAL, Specter2Error
-from . import bench, download, embed, jobs, search
+from . import bench, download, embed, export, jobs, search
 
 app = typer.Typer(
     name="specter2",
@@ -44,6 +44,7 @@ app.command(name="merge")(jobs.merge)
 app.command(name="search")(search.search)
 app.command(name="download")(download.download)
 app.command(name="bench")(bench.bench)
+app.command(name="export")(export.export)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ import typer
 from .common import exit_on_error, setup_logging
 
 if TYPE_CHECKING:
+    from ..ranking import Metric
     from ..search import Query
 
 
@@ -63,12 +64,21 @@ def search(
     ] = None,
     title_field: Annotated[str, typer.Option(help="Title field of --papers.")] = "title",
     metric: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="l2: Euclidean distance, smallest first (as the model card and SciRepEval "
-            "rank); dot: dot product, largest first; cosine: cosine similarity, largest first.",
+            help="l2 (the default): Euclidean distance, smallest first (as the model card and "
+            "SciRepEval rank); dot: dot product, largest first; cosine: cosine similarity, "
+            "largest first. With --index: the index's metric.",
+            show_default=False,
         ),
-    ] = "l2",
+    ] = None,
+    index: Annotated[
+        Path | None,
+        typer.Option(
+            help="Search this index from `specter2 export` instead of scanning the shards.",
+            show_default=False,
+        ),
+    ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     offline: Annotated[
         bool, typer.Option("--offline", help="Never contact the Hub; use the local cache only.")
@@ -84,9 +94,13 @@ def search(
     from ..search import read_queries, read_titles, run_search
 
     setup_logging(quiet)
-    m = check_metric(metric)
+    m = check_metric(metric) if metric is not None else None
     qs = read_queries(query, queries)
-    _, results = run_search(outdir, qs, k, base_model, adapter_path, device, offline, metric=m)
+    _, results = run_search(
+        outdir, qs, k, base_model, adapter_path, device, offline, metric=m, index=index
+    )
+    if m is None:
+        m = _index_metric(index) if index is not None else "l2"
     titles = None
     if papers is not None:
         wanted = {str(pid) for hits in results for pid, _ in hits}
@@ -97,6 +111,12 @@ def search(
     else:
         typer.echo(format_table(qs, results, titles, m))
     sys.stdout.flush()
+
+
+def _index_metric(index: Path) -> Metric:
+    from ..index import load_index
+
+    return load_index(index).metric
 
 
 def format_table(
