@@ -125,6 +125,7 @@ def check_searchable(corpus: Corpus, base_model: str | None) -> str:
             "the queries is trained against those). Embed the papers again with "
             "--adapter proximity into another folder."
         )
+    _check_paper_adapter_tag(corpus)
     stored = str(corpus.model["base_model"])
     if base_model is None:
         return stored
@@ -141,6 +142,22 @@ def check_searchable(corpus: Corpus, base_model: str | None) -> str:
             "compared. Leave out --base-model to use the OUTDIR's."
         )
     return base_model
+
+
+def _check_paper_adapter_tag(corpus: Corpus) -> None:
+    """Refuse shards whose adapter's tag is not [PRX], even if they say "proximity" (shards
+    written before tags were checked: the adapter folder is read again if it is still there)."""
+    from .model.tags import TAGS, read_adapter_tag
+
+    tag = corpus.metadata.get("adapter_tag")
+    source = corpus.metadata.get("adapter_source")
+    if tag is None and isinstance(source, str):
+        tag = read_adapter_tag(source)
+    if tag in TAGS.values() and tag != TAGS["proximity"]:
+        raise UsageError(
+            f"{corpus.path} was embedded with an adapter tagged {tag} ({source}), not the "
+            "proximity adapter [PRX] that search needs; embed the papers again with it"
+        )
 
 
 # ----------------------------------------------------------------- streaming top-k

@@ -183,3 +183,25 @@ def test_text_format_scirepeval_embeds_scirepeval_text(
     # part of the job identity: the other format cannot continue this OUTDIR
     text = embed([str(src), "-o", str(sci), *m], code=2)
     assert "text_format" in text
+
+
+def test_search_refuses_shards_of_a_mislabelled_adapter(
+    tiny_models: dict[str, Path], papers: Path, tmp_path: Path
+) -> None:
+    """Shards written before tags were checked say "proximity" but came from a query adapter."""
+    custom = Path(shutil.copytree(tiny_models["adhoc_query"], tmp_path / "qry"))
+    set_adapter_tag(custom, "untagged")  # embeds as proximity, as before the check
+    out = tmp_path / "out"
+    embed([str(papers), "-o", str(out), "--base-model", str(tiny_models["base"]),
+           "--adapter-path", str(custom)])  # fmt: skip
+    set_adapter_tag(custom, "[QRY]")  # the folder as the Hub has it
+    for shard in out.glob("part-*.parquet"):  # metadata without adapter_tag (older shards)
+        t = pq.read_table(shard)
+        md = json.loads(t.schema.metadata[b"specter2"])
+        md.pop("adapter_tag")
+        pq.write_table(t.replace_schema_metadata({b"specter2": json.dumps(md)}), shard)
+    result = runner.invoke(
+        app, ["search", str(out), "graph", "--adapter-path", str(tiny_models["adhoc_query"])]
+    )
+    assert result.exit_code == 2, result.output
+    assert "tagged [QRY]" in result.output
