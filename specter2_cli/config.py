@@ -76,6 +76,9 @@ class FieldSettings:
     id_type: Literal["auto", "int", "string"] = "auto"
 
 
+_NEWER_MODEL_DEFAULTS: dict[str, Any] = {"adapter_revision": None, "text_format": "card"}
+
+
 @dataclass(frozen=True)
 class EmbedSettings:
     """Everything `specter2 embed` was asked to do, except where the input comes from."""
@@ -117,6 +120,10 @@ class EmbedSettings:
         which records are embedded, and a resumed run may use another GPU.
         """
         m = asdict(self.model)
+        # left out at their defaults, so OUTDIRs written before these settings existed resume
+        for name, default in _NEWER_MODEL_DEFAULTS.items():
+            if m[name] == default:
+                del m[name]
         f = asdict(self.fields)
         return {
             "model": m,

@@ -205,3 +205,13 @@ def test_search_refuses_shards_of_a_mislabelled_adapter(
     )
     assert result.exit_code == 2, result.output
     assert "tagged [QRY]" in result.output
+
+
+def test_job_identity_of_defaults_is_unchanged() -> None:
+    """OUTDIRs written before --text-format/--adapter-revision existed still resume."""
+    from specter2_cli.config import EmbedSettings, ModelSettings
+
+    ident = EmbedSettings().job_identity()["model"]
+    assert "text_format" not in ident and "adapter_revision" not in ident
+    sci = EmbedSettings(model=ModelSettings(text_format="scirepeval")).job_identity()
+    assert sci["model"]["text_format"] == "scirepeval"
