@@ -74,6 +74,7 @@ def write_index(
     """Write the index and its id map; returns what the id map's metadata records."""
     target = Path(to)
     backend = backend_of(target)
+    _refuse_foreign(target)
     lib = _import(backend)
     keys = emb.id_keys.astype(np.uint64, copy=False)
     if backend == "faiss" and (keys == _NO_RESULT).any():
@@ -89,12 +90,14 @@ def write_index(
             inner = lib.IndexFlatIP(dim) if ip else lib.IndexFlatL2(dim)
         index = lib.IndexIDMap2(inner)
         index.add_with_ids(x, keys.view(np.int64))
-        lib.write_index(index, str(target))
+        tmp = _tmp(target)
+        lib.write_index(index, str(tmp))
     else:
         kind = {"l2": "l2sq", "dot": "ip", "cosine": "cos"}[metric]
         index = lib.Index(ndim=dim, metric=kind, dtype="f32", connectivity=16, expansion_add=128)
         index.add(keys, x)
-        index.save(str(target))
+        tmp = _tmp(target)
+        index.save(str(tmp))
     info = {
         "backend": backend,
         "metric": metric,
@@ -106,8 +109,30 @@ def write_index(
     ids = pa.array(emb.ids, type=pa.int64() if emb.ids.dtype.kind == "i" else pa.string())
     table = pa.table({"id_key": pa.array(keys, pa.uint64()), "id": ids})
     table = table.replace_schema_metadata({META_KEY: json.dumps(info)})
-    pq.write_table(table, id_map_path(target), compression="zstd")
+    ids_tmp = _tmp(id_map_path(target))
+    pq.write_table(table, ids_tmp, compression="zstd")
+    os.replace(ids_tmp, id_map_path(target))
+    os.replace(tmp, target)
     return info
+
+
+def _tmp(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp")
+
+
+def _refuse_foreign(target: Path) -> None:
+    """Replace only an index that `specter2 export` wrote (its id map says so)."""
+    if not target.exists() and not id_map_path(target).exists():
+        return
+    try:
+        ours = META_KEY in (pq.read_schema(id_map_path(target)).metadata or {})
+    except (OSError, pa.ArrowException):
+        ours = False
+    if not ours:
+        raise UsageError(
+            f"--to {target}: the file (or {id_map_path(target).name}) exists and was not "
+            "written by `specter2 export`; remove it or choose another name"
+        )
 
 
 def _model_of(md: dict[str, Any]) -> dict[str, Any]:

@@ -121,3 +121,20 @@ def test_missing_library_names_the_extra(tmp_path: Path, monkeypatch: pytest.Mon
         write_index(emb, tmp_path / "x.faiss")
     r = runner.invoke(app, ["export", str(tmp_path), "--to", str(tmp_path / "x.bin")])
     assert r.exit_code == 2 and "name a .faiss or .usearch file" in r.output
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_export_never_replaces_a_foreign_file(tmp_path: Path, backend: str) -> None:
+    pytest.importorskip("faiss" if backend == "faiss" else "usearch")
+    from specter2_cli.errors import UsageError
+
+    target = tmp_path / f"mine.{backend}"
+    target.write_bytes(b"the user's own file")
+    with pytest.raises(UsageError, match="not written by `specter2 export`"):
+        write_index(synthetic(10, 8), target)
+    assert target.read_bytes() == b"the user's own file"
+    target.unlink()
+    write_index(synthetic(10, 8), target)
+    write_index(synthetic(20, 8), target)  # its own export is replaced
+    assert load_index(target).info["rows"] == 20
+    assert sorted(p.name for p in tmp_path.iterdir()) == [target.name, target.name + ".ids.parquet"]
