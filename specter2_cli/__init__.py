@@ -26,6 +26,8 @@ _LAZY = {
     "StopFlag": "pipeline",
     "embed_files": "api",
     "embed_records": "api",
+    "read_embeddings": "reader",
+    "Embeddings": "reader",
 }
 
 __all__ = ["__version__", *_LAZY]

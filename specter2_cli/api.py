@@ -45,7 +45,11 @@ def embed_records(
     fields = fields or FieldSettings()
     # id type "any": in memory, ids are returned exactly as given
     validator = RecordValidator(
-        fields, encoder.settings.query_mode, encoder.tokenizer.sep_token, "any"
+        fields,
+        encoder.settings.query_mode,
+        encoder.tokenizer.sep_token,
+        "any",
+        encoder.settings.text_format,
     )
     ids: list[int | str] = []
     chunks: list[np.ndarray] = []

@@ -21,6 +21,12 @@ Format = Literal["parquet", "npy"]
 OnError = Literal["fail", "skip"]
 
 
+def is_local_folder(path: str | None) -> bool:
+    import os
+
+    return path is not None and os.path.isdir(os.path.expanduser(path))
+
+
 @dataclass(frozen=True)
 class ModelSettings:
     """What decides the numbers in an embedding."""
@@ -31,6 +37,8 @@ class ModelSettings:
     revision: str | None = None
     max_length: int = 512
     normalize: bool = False
+    adapter_revision: str | None = None  # Hub revision of the adapter (--adapter-revision)
+    text_format: str = "card"  # paper text: "card" or "scirepeval", see text.format_paper
 
     def __post_init__(self) -> None:
         if self.adapter not in ADAPTER_IDS:
@@ -38,6 +46,10 @@ class ModelSettings:
             raise ValueError(f"unknown adapter {self.adapter!r}: choose one of {names}")
         if self.adapter == "none" and self.adapter_path:
             raise ValueError("--adapter-path needs an adapter: drop it, or choose --adapter")
+        if self.text_format not in ("card", "scirepeval"):
+            raise ValueError(f"--text-format {self.text_format}: choose card or scirepeval")
+        if self.adapter_revision and (self.adapter == "none" or is_local_folder(self.adapter_path)):
+            raise ValueError("--adapter-revision needs a Hub adapter, not a folder or none")
         if not 2 <= self.max_length <= 512:
             raise ValueError(f"max_length must be between 2 and 512, got {self.max_length}")
 
@@ -62,6 +74,9 @@ class FieldSettings:
     abstract_field: str = "abstract"
     text_field: str = "query"
     id_type: Literal["auto", "int", "string"] = "auto"
+
+
+_NEWER_MODEL_DEFAULTS: dict[str, Any] = {"adapter_revision": None, "text_format": "card"}
 
 
 @dataclass(frozen=True)
@@ -105,6 +120,10 @@ class EmbedSettings:
         which records are embedded, and a resumed run may use another GPU.
         """
         m = asdict(self.model)
+        # left out at their defaults, so OUTDIRs written before these settings existed resume
+        for name, default in _NEWER_MODEL_DEFAULTS.items():
+            if m[name] == default:
+                del m[name]
         f = asdict(self.fields)
         return {
             "model": m,

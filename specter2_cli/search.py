@@ -1,8 +1,9 @@
 """`specter2 search`: rank the papers in an OUTDIR against search queries.
 
 Queries are embedded with the `adhoc_query` adapter (the text alone, as the model
-card says) on the OUTDIR's base model, and scored against the OUTDIR's proximity
-embeddings by dot product. The scan streams through the committed shards in
+card says) on the OUTDIR's base model, and ranked against the OUTDIR's proximity
+embeddings by L2 distance, as the model card and SciRepEval do (or dot/cosine, see
+ranking.py). The scan streams through the committed shards in
 chunks (a .npy shard is memory-mapped, a Parquet shard is read a row batch at a
 time) and keeps a running top-k per query, so memory does not grow with the
 number of papers. With several generations (`embed --incremental`), a record
@@ -17,7 +18,7 @@ import gzip
 import json
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +27,14 @@ import numpy as np
 from .config import ID_FIELDS
 from .errors import InputError, UsageError
 from .model.hub import is_local, model_identity
+from .ranking import Metric, TopK, goodness, shown
 from .store.outdir import OutDir
 from .store.shards import fixed_list_to_numpy, read_index, read_shard_embeddings, shard_metadata
 
 log = logging.getLogger("specter2")
 
-_CHUNK_CELLS = 1 << 24  # query x row scores held at once (64 MB of float32)
-_CHUNK_VALUES = 1 << 24  # embedding values converted to float32 at once (64 MB)
+_CHUNK_CELLS = 1 << 23  # query x row scores held at once (64 MB of float64)
+_CHUNK_VALUES = 1 << 23  # embedding values converted at once (64 MB as float64)
 _MIN_CHUNK_ROWS = 1_024
 
 
@@ -123,6 +125,7 @@ def check_searchable(corpus: Corpus, base_model: str | None) -> str:
             "the queries is trained against those). Embed the papers again with "
             "--adapter proximity into another folder."
         )
+    _check_paper_adapter_tag(corpus)
     stored = str(corpus.model["base_model"])
     if base_model is None:
         return stored
@@ -141,63 +144,23 @@ def check_searchable(corpus: Corpus, base_model: str | None) -> str:
     return base_model
 
 
+def _check_paper_adapter_tag(corpus: Corpus) -> None:
+    """Refuse shards whose adapter's tag is not [PRX], even if they say "proximity" (shards
+    written before tags were checked: the adapter folder is read again if it is still there)."""
+    from .model.tags import TAGS, read_adapter_tag
+
+    tag = corpus.metadata.get("adapter_tag")
+    source = corpus.metadata.get("adapter_source")
+    if tag is None and isinstance(source, str):
+        tag = read_adapter_tag(source)
+    if tag in TAGS.values() and tag != TAGS["proximity"]:
+        raise UsageError(
+            f"{corpus.path} was embedded with an adapter tagged {tag} ({source}), not the "
+            "proximity adapter [PRX] that search needs; embed the papers again with it"
+        )
+
+
 # ----------------------------------------------------------------- streaming top-k
-
-
-@dataclass
-class TopK:
-    """Running top-k per query: scores [m, <=k], ids, and a scan position to order ties."""
-
-    k: int
-    m: int
-    scores: np.ndarray = field(init=False)
-    ids: np.ndarray = field(init=False)  # object [m, <=k]
-    order: np.ndarray = field(init=False)  # int64 [m, <=k]: position in the scan
-
-    def __post_init__(self) -> None:
-        self.scores = np.zeros((self.m, 0), np.float32)
-        self.ids = np.zeros((self.m, 0), object)
-        self.order = np.zeros((self.m, 0), np.int64)
-
-    def add(self, scores: np.ndarray, ids: Any, start: int) -> None:
-        """Merge one chunk: scores [m, n] for rows start..start+n whose ids are `ids` (arrow)."""
-        n = scores.shape[1]
-        if n == 0:
-            return
-        if n > self.k:
-            idx = np.argpartition(-scores, self.k - 1, axis=1)[:, : self.k]
-        else:
-            idx = np.broadcast_to(np.arange(n), (self.m, n))
-        cand = np.take_along_axis(scores, idx, axis=1)
-        flat = idx.reshape(-1)
-        cand_ids = np.empty(flat.shape[0], object)
-        cand_ids[:] = ids.take(flat).to_pylist()
-        self._merge(cand, cand_ids.reshape(idx.shape), idx.astype(np.int64) + start)
-
-    def _merge(self, scores: np.ndarray, ids: np.ndarray, order: np.ndarray) -> None:
-        s = np.concatenate([self.scores, scores], axis=1)
-        i = np.concatenate([self.ids, ids], axis=1)
-        o = np.concatenate([self.order, order], axis=1)
-        if s.shape[1] > self.k:
-            keep = np.argpartition(-s, self.k - 1, axis=1)[:, : self.k]
-            s = np.take_along_axis(s, keep, axis=1)
-            i = np.take_along_axis(i, keep, axis=1)
-            o = np.take_along_axis(o, keep, axis=1)
-        self.scores, self.ids, self.order = s, i, o
-
-    def results(self) -> list[list[tuple[Any, float]]]:
-        """Per query: [(id, score)] best first (ties: the earlier row first)."""
-        out = []
-        for q in range(self.m):
-            rank = np.lexsort((self.order[q], -self.scores[q]))
-            out.append(
-                [
-                    (self.ids[q, j], float(self.scores[q, j]))
-                    for j in rank
-                    if np.isfinite(self.scores[q, j])
-                ]
-            )
-        return out
 
 
 def chunk_rows(queries: int, dim: int) -> int:
@@ -240,8 +203,13 @@ def _chunks(
         yield batch.column(0), batch.column(1).to_numpy(), emb
 
 
-def search_corpus(corpus: Corpus, queries: np.ndarray, k: int) -> list[list[tuple[Any, float]]]:
-    """Top-k (id, dot product) per query over every committed shard of the OUTDIR."""
+def search_corpus(
+    corpus: Corpus, queries: np.ndarray, k: int, metric: Metric = "l2"
+) -> list[list[tuple[Any, float]]]:
+    """Top-k (id, score) per query over every committed shard of the OUTDIR, best first.
+
+    The score is the metric's value: the L2 distance (smallest first), the dot
+    product or the cosine (largest first)."""
     q = np.ascontiguousarray(queries, dtype=np.float32)
     m = q.shape[0]
     top = TopK(k, m)
@@ -260,7 +228,7 @@ def search_corpus(corpus: Corpus, queries: np.ndarray, k: int) -> list[list[tupl
                     f"{corpus.path} holds {emb.shape[1]}-dimensional embeddings but the query "
                     f"model makes {q.shape[1]}-dimensional ones; use the OUTDIR's base model"
                 )
-            scores = q @ emb.T
+            scores = goodness(metric, q, emb)
             if dedupe:  # a row re-embedded by a newer --incremental run is stale here
                 at = np.minimum(np.searchsorted(newer, keys), max(len(newer) - 1, 0))
                 stale = newer[at] == keys if len(newer) else np.zeros(len(keys), bool)
@@ -269,7 +237,7 @@ def search_corpus(corpus: Corpus, queries: np.ndarray, k: int) -> list[list[tupl
                 this_gen.append(keys)
             top.add(scores, ids, pos)
             pos += emb.shape[0]
-    return top.results()
+    return [[(i, shown(metric, v)) for i, v in hits] for hits in top.results()]
 
 
 # ----------------------------------------------------------------- inputs
@@ -376,7 +344,11 @@ def run_search(
     device: str = "auto",
     offline: bool = False,
     engine: str = "auto",
+    metric: Metric | None = None,
+    index: Path | None = None,
 ) -> tuple[Corpus, list[list[tuple[Any, float]]]]:
+    """Embed the queries and rank the OUTDIR's papers (default L2), or search `index`
+    (from `specter2 export`) instead of scanning the shards."""
     from .config import ModelSettings
     from .model.loader import load_encoder
 
@@ -398,6 +370,24 @@ def run_search(
             outdir,
             corpus.rows,
         )
+    loaded = None
+    if index is not None:
+        from .index import load_index
+
+        loaded = load_index(index)
+        if metric is not None and metric != loaded.metric:
+            raise UsageError(
+                f"--metric {metric}: {index} was exported with --metric {loaded.metric}; "
+                "export again with this metric, or leave out --metric"
+            )
+        metric = loaded.metric
+        made_with = loaded.info["model"].get("base_model")
+        if made_with != corpus.model["base_model"]:
+            raise UsageError(f"--index {index} was exported from another OUTDIR ({made_with})")
     enc = load_encoder(settings, device=device, engine=engine, offline=offline)
     qvec = enc.embed_texts([q.text for q in queries])
-    return corpus, search_corpus(corpus, qvec, k)
+    if loaded is not None:
+        from .index import search_index
+
+        return corpus, search_index(loaded, qvec, k)
+    return corpus, search_corpus(corpus, qvec, k, metric or "l2")

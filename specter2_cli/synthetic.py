@@ -17,6 +17,13 @@ from pathlib import Path
 from typing import Any
 
 ADAPTER_NAMES = ("proximity", "adhoc_query", "classification", "regression")
+# The task tag each Hub adapter carries in its adapter_config.json ("name")
+HUB_TAGS = {
+    "proximity": "[PRX]",
+    "adhoc_query": "[QRY]",
+    "classification": "[CLF]",
+    "regression": "[RGN]",
+}
 
 _SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 _WORDS = [
@@ -130,12 +137,16 @@ def build_random_model(
     adapters: Iterable[str] = ADAPTER_NAMES,
     seed: int = 0,
     adapter_scale: float = 0.5,
+    random_layernorm: bool = False,
 ) -> dict[str, Path]:
     """Write a random BERT base model and random seq_bn adapters under `root`.
 
     Returns the folder of each: {"base": ..., "proximity": ..., ...}. Adapter weights
     are drawn with a large spread (`adapter_scale`) so that a missing or inactive
-    adapter changes the embeddings visibly.
+    adapter changes the embeddings visibly. Each adapter_config.json carries the Hub
+    adapter's task tag ("name": "[PRX]", ...). With `random_layernorm` the LayerNorm
+    weights and biases are random too: with weight 1 and bias 0 every CLS vector has
+    the same norm, and dot product and L2 distance rank alike.
     """
     import torch
     from adapters import BertAdapterModel, SeqBnConfig
@@ -160,6 +171,8 @@ def build_random_model(
     )
     torch.manual_seed(seed)
     base = BertModel(config, add_pooling_layer=True).eval()
+    if random_layernorm:
+        randomize_layernorms(base, seed)
     base.save_pretrained(str(base_dir))
     paths: dict[str, Path] = {"base": base_dir}
 
@@ -173,8 +186,32 @@ def build_random_model(
                     param.copy_(torch.randn(param.shape, generator=gen) * adapter_scale)
         adapter_dir = root / f"specter2_{name}"
         model.save_adapter(str(adapter_dir), name)
+        set_adapter_tag(adapter_dir, HUB_TAGS.get(name))
         paths[name] = adapter_dir
     return paths
+
+
+def randomize_layernorms(model: Any, seed: int = 0) -> None:
+    """Give every LayerNorm a random weight (around 1) and bias (around 0), in place."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed + 77)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "LayerNorm" in name:
+                noise = torch.randn(param.shape, generator=gen)
+                param.copy_(1.0 + 0.5 * noise if name.endswith("weight") else 0.5 * noise)
+
+
+def set_adapter_tag(adapter_dir: str | os.PathLike[str], tag: str | None) -> None:
+    """Set (or, with None, remove) the task tag ("name") in a saved adapter_config.json."""
+    cfg_path = Path(adapter_dir) / "adapter_config.json"
+    cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    if tag is None:
+        cfg.pop("name", None)
+    else:
+        cfg["name"] = tag
+    cfg_path.write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
 
 
 def synthetic_papers(

@@ -1,7 +1,8 @@
 """SPECTER2's input text, token ids and batches: one definition of each.
 
-* the model card's paper text, `title + [SEP] + (abstract or "")`, and a search
-  query as its text alone (`adhoc_query`);
+* the paper text: the model card's `title + [SEP] + (abstract or "")` (the default,
+  `--text-format card`) or SciRepEval's rule, with which SPECTER2 was trained
+  (`--text-format scirepeval`); a search query is its text alone (`adhoc_query`);
 * token ids exactly as `tokenizer(..., truncation=True, max_length=512)` makes them;
 * a window of records sorted by token length and packed into batches of at most
   `batch_tokens` padded tokens, so a batch of long abstracts never runs out of
@@ -22,8 +23,21 @@ import numpy as np
 _CHARS_PER_TOKEN_BOUND = 64
 
 
-def format_paper(title: str | None, abstract: str | None, sep: str = "[SEP]") -> str:
-    """The model card's paper text: title + sep_token + (abstract or "")."""
+TEXT_FORMATS = ("card", "scirepeval")
+
+
+def format_paper(
+    title: str | None, abstract: str | None, sep: str = "[SEP]", style: str = "card"
+) -> str:
+    """A paper's model text.
+
+    card: the model card's `title + sep_token + (abstract or "")`, so a paper without
+    an abstract ends in `[SEP] [SEP]` once tokenized. scirepeval: SciRepEval's rule
+    (evaluation/eval_datasets.py), `f" {sep} ".join` of the non-empty fields, stripped:
+    no trailing separator, and a paper without a title is its abstract alone.
+    """
+    if style == "scirepeval":
+        return f" {sep} ".join(str(f) for f in (title, abstract) if f).strip()
     return (title or "") + sep + (abstract or "")
 
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-COMMANDS = {"embed", "status", "merge", "search", "download", "bench"}
+COMMANDS = {"embed", "status", "merge", "search", "download", "bench", "export"}
 
 
 def test_cli_import_does_not_load_torch() -> None:

@@ -63,14 +63,26 @@ def all_embeddings(outdir: Path, fmt: str) -> tuple[list[Any], np.ndarray]:
 
 
 def brute_force(
-    models: dict[str, Path], ids: list[Any], emb: np.ndarray, texts: list[str], k: int
+    models: dict[str, Path],
+    ids: list[Any],
+    emb: np.ndarray,
+    texts: list[str],
+    k: int,
+    metric: str = "l2",
 ) -> list[Reference]:
-    """The model card's query embedding (adhoc_query adapter, text alone), dot product, sort."""
+    """The model card's query embedding (adhoc_query adapter, text alone), then the metric
+    computed directly: the model card's Euclidean distance (smallest first), dot or cosine."""
     q = model_card_embeddings(models["base"], models["adhoc_query"], "adhoc_query", texts)
-    scores = q.astype(np.float64) @ emb.astype(np.float64).T
+    q, e = q.astype(np.float64), emb.astype(np.float64)
+    if metric == "l2":
+        scores = np.linalg.norm(q[:, None, :] - e[None, :, :], axis=2)
+    elif metric == "dot":
+        scores = q @ e.T
+    else:
+        scores = (q @ e.T) / np.outer(np.linalg.norm(q, axis=1), np.linalg.norm(e, axis=1))
     out = []
     for row in scores:
-        order = np.argsort(-row, kind="stable")[:k]
+        order = np.argsort(row if metric == "l2" else -row, kind="stable")[:k]
         out.append(Reference([ids[j] for j in order], row[order], dict(zip(ids, row, strict=True))))
     return out
 
@@ -105,14 +117,18 @@ def assert_same_ranking(got: list[dict[str, Any]], ref: list[Reference], tol: fl
 def models(
     tiny_models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Path]:
-    """The tiny models with the base model's matrices scaled up 10x.
+    """The tiny models with the base model's matrices scaled up 10x and random LayerNorms.
 
     With the small initial weights of a random BERT every paper gets nearly the same
     CLS vector (scores differ by ~1e-3), so rankings would be decided by rounding.
     Larger weights spread the scores (std ~0.2) and make the ranking test meaningful.
+    With LayerNorm weight 1 and bias 0 every vector has the same norm and dot product
+    ranks as L2 distance does; random LayerNorms let the tests tell them apart.
     """
     import torch
     from transformers import BertModel
+
+    from specter2_cli.synthetic import randomize_layernorms
 
     base = Path(shutil.copytree(tiny_models["base"], tmp_path_factory.mktemp("spread") / "base"))
     model = BertModel.from_pretrained(str(base))
@@ -120,6 +136,7 @@ def models(
         for name, param in model.named_parameters():
             if param.dim() == 2 and "embeddings" not in name:
                 param.mul_(10)
+    randomize_layernorms(model, seed=3)
     model.save_pretrained(str(base))
     return {**tiny_models, "base": base}
 
@@ -179,7 +196,7 @@ def test_single_query_table_with_titles(
     titles = {p["id"]: p["title"] for p in sample_papers()}
     lines = text.strip().splitlines()
     assert lines[0] == "query query: protein structure prediction"
-    assert lines[1].split() == ["rank", "id", "score", "title"]
+    assert lines[1].split() == ["rank", "id", "l2_distance", "title"]
     for n, (line, pid, score) in enumerate(zip(lines[2:], ref.ids, ref.scores, strict=True), 1):
         rank, rid, sc, title = line.split(maxsplit=3)
         assert (int(rank), int(rid)) == (n, pid)
@@ -270,3 +287,48 @@ def test_incremental_generations_newest_row_wins(models: dict[str, Path], tmp_pa
         assert len(g["results"]) == 31  # each id once
     ref = brute_force(models, ids, emb, [q["query"] for q in sample_queries()], 31)
     assert_same_ranking(got, ref)
+
+
+@pytest.mark.parametrize("metric", ["l2", "dot", "cosine"])
+def test_metric_flag_matches_brute_force(
+    models: dict[str, Path], papers_file: Path, tmp_path: Path, metric: str
+) -> None:
+    out = tmp_path / "out"
+    embed(
+        [str(papers_file), "-o", str(out), "--base-model", str(models["base"]),
+         "--adapter-path", str(models["proximity"]), "--shard-size", "40"]
+    )  # fmt: skip
+    texts = [q["query"] for q in sample_queries()]
+    text = search(
+        [str(out), "--queries", str(SAMPLE / "queries.jsonl"), "-k", "10", "--json",
+         "--metric", metric, *query_model(models)]
+    )  # fmt: skip
+    got = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    assert {g["metric"] for g in got} == {metric}
+    ids, emb = all_embeddings(out, "parquet")
+    assert_same_ranking(got, brute_force(models, ids, emb, texts, 10, metric))
+    table = search([str(out), texts[0], "-k", "2", "--metric", metric, *query_model(models)])
+    name = {"l2": "l2_distance", "dot": "dot_product", "cosine": "cosine"}[metric]
+    assert table.splitlines()[1].split() == ["rank", "id", name]
+
+
+def test_l2_ranks_differently_from_dot(
+    models: dict[str, Path], papers_file: Path, tmp_path: Path
+) -> None:
+    """On this model the default (L2) ranking is not the dot-product ranking, so the tests
+    above can tell the metrics apart; the vectors' norms really differ."""
+    out = tmp_path / "out"
+    embed(
+        [str(papers_file), "-o", str(out), "--base-model", str(models["base"]),
+         "--adapter-path", str(models["proximity"])]
+    )  # fmt: skip
+    _ids, emb = all_embeddings(out, "parquet")
+    norms = np.linalg.norm(emb, axis=1)
+    assert norms.std() > 1e-3 * norms.mean()  # weight 1, bias 0: ~1e-7
+    args = [str(out), "--queries", str(SAMPLE / "queries.jsonl"), "-k", "10", "--json"]
+    default = search([*args, *query_model(models)])
+    dot = search([*args, "--metric", "dot", *query_model(models)])
+    rank = [[h["id"] for h in json.loads(x)["results"]] for x in default.splitlines()]
+    rank_dot = [[h["id"] for h in json.loads(x)["results"]] for x in dot.splitlines()]
+    assert rank != rank_dot
+    assert "--metric bogus: choose" in search([*args, "--metric", "bogus"], code=2)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ..errors import EXIT_ENVIRONMENT, EXIT_INTERNAL, Specter2Error
-from . import bench, download, embed, jobs, search
+from . import bench, download, embed, export, jobs, search
 from .conventions import EnvVarGroup, environment_problem, version_report
 
 app = typer.Typer(
@@ -53,6 +53,7 @@ app.command(name="merge")(jobs.merge)
 app.command(name="search")(search.search)
 app.command(name="download")(download.download)
 app.command(name="bench")(bench.bench)
+app.command(name="export")(export.export)
 
 
 def main() -> None:

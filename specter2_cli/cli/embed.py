@@ -96,6 +96,17 @@ def embed(
     revision: Annotated[
         str | None, typer.Option(help="Hub revision (branch, tag or commit) of the base model.")
     ] = None,
+    adapter_revision: Annotated[
+        str | None, typer.Option(help="Hub revision (branch, tag or commit) of the adapter.")
+    ] = None,
+    text_format: Annotated[
+        str,
+        typer.Option(
+            help="Paper text. card: the model card's title[SEP](abstract or ''); scirepeval: "
+            "SciRepEval's ' [SEP] '.join of the non-empty fields, as SPECTER2 was trained "
+            "(no trailing [SEP]; a paper without a title is embedded from its abstract).",
+        ),
+    ] = "card",
     max_length: Annotated[int, typer.Option(help="Truncate texts to this many tokens.")] = 512,
     normalize: Annotated[
         bool, typer.Option("--normalize", help="L2-normalise embeddings.")
@@ -217,6 +228,8 @@ def embed(
             adapter=adapter.value,
             adapter_path=adapter_path,
             revision=revision,
+            adapter_revision=adapter_revision,
+            text_format=text_format,
             max_length=max_length,
             normalize=normalize,
             id_field=id_field,
@@ -261,7 +274,16 @@ def embed(
     faults.point("exit")
 
 
-_MODEL_KEYS = ("base_model", "adapter", "adapter_path", "revision", "max_length", "normalize")
+_MODEL_KEYS = (
+    "base_model",
+    "adapter",
+    "adapter_path",
+    "revision",
+    "adapter_revision",
+    "text_format",
+    "max_length",
+    "normalize",
+)
 _FIELD_KEYS = ("id_field", "title_field", "abstract_field", "text_field", "id_type")
 
 

@@ -68,9 +68,15 @@ class RecordValidator:
     """Turns one parsed object into a Record (formatted text) or a Rejected with a reason."""
 
     def __init__(
-        self, fields: FieldSettings, query_mode: bool, sep_token: str, id_type: str
+        self,
+        fields: FieldSettings,
+        query_mode: bool,
+        sep_token: str,
+        id_type: str,
+        text_format: str = "card",
     ) -> None:
         self.fields = fields
+        self.text_format = text_format  # "card" or "scirepeval", see text.format_paper
         self.query_mode = query_mode
         self.sep = sep_token
         self.id_type = id_type  # "int" or "string" (resolved), "any" for the in-memory API
@@ -162,7 +168,7 @@ class RecordValidator:
                 f"no text: {self.fields.title_field!r} and {self.fields.abstract_field!r} "
                 "are both missing or empty"
             )
-        text = format_paper(title, abstract, self.sep)
+        text = format_paper(title, abstract, self.sep, self.text_format)
         if not text.isascii() and unicode_problem(text):
             for name, v in fields:
                 bad = unicode_problem(v) if v else None

@@ -60,6 +60,7 @@ class Encoder:
     hidden_size: int
     max_positions: int
     revisions: dict[str, str | None] = field(default_factory=dict)
+    adapter_tag: str | None = None  # the adapter's task tag ("[PRX]", ...), if it has one
     stats: EncoderStats = field(default_factory=EncoderStats)
     on_batch: Callable[[int, int], None] | None = None  # (rows, real tokens) after each batch
     _forward: Any = None
@@ -213,5 +214,5 @@ class Encoder:
         return self.encode_packing(packing, len(texts))
 
     def format_paper(self, title: str | None, abstract: str | None) -> str:
-        """The model card's paper text: title + [SEP] + (abstract or "")."""
-        return format_paper(title, abstract, self.tokenizer.sep_token)
+        """The paper text in the settings' --text-format (default: the model card's)."""
+        return format_paper(title, abstract, self.tokenizer.sep_token, self.settings.text_format)

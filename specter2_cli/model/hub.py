@@ -140,7 +140,9 @@ def model_identity(source: str) -> tuple[str, str | None]:
     return source, None
 
 
-def resolved_revision(source: str, commit_hash: str | None = None) -> str | None:
+def resolved_revision(
+    source: str, commit_hash: str | None = None, revision: str | None = None
+) -> str | None:
     """The commit a model or adapter was loaded at: from a folder's marker, the config's
     `_commit_hash`, or the cache entry of a Hub adapter."""
     if is_local(source):
@@ -151,7 +153,7 @@ def resolved_revision(source: str, commit_hash: str | None = None) -> str | None
     try:
         from huggingface_hub import try_to_load_from_cache
 
-        path = try_to_load_from_cache(source, "adapter_config.json")
+        path = try_to_load_from_cache(source, "adapter_config.json", revision=revision)
         if isinstance(path, str):
             return Path(path).parent.name
     except Exception:

@@ -18,6 +18,7 @@ from ..config import ModelSettings
 from ..errors import ModelLoadError, UsageError
 from .encoder import Encoder
 from .hub import hub_mode, is_local, looks_like_path, resolved_revision, should_go_offline
+from .tags import check_adapter_tag
 
 if TYPE_CHECKING:
     import torch
@@ -118,6 +119,7 @@ def load_encoder(
         raise ModelLoadError(f"--base-model {base}: no such folder")
     if adapter is not None and not is_local(adapter) and looks_like_path(adapter):
         raise ModelLoadError(f"--adapter-path {adapter}: no such folder")
+    check_adapter_tag(settings)  # from a folder or the cache: before the weights load
     sources = [base] + ([adapter] if adapter else [])
     with hub_mode(should_go_offline(sources, offline)):
         return _load(settings, device, dtype, engine)
@@ -133,9 +135,13 @@ def _load(settings: ModelSettings, device: str, dtype: str, engine: str) -> Enco
             settings.base_model, getattr(model.config, "_commit_hash", None)
         )
     }
+    tag = None
     if settings.adapter_source is not None:
         _load_adapter(model, settings, hidden)
-        revisions["adapter"] = resolved_revision(settings.adapter_source)
+        tag = check_adapter_tag(settings)  # a Hub adapter downloaded just now
+        revisions["adapter"] = resolved_revision(
+            settings.adapter_source, revision=settings.adapter_revision
+        )
     model.eval()
     model.to(device=dev, dtype=torch_dtype)
     chosen, forward = _forward_for(model, settings, engine)
@@ -151,6 +157,7 @@ def _load(settings: ModelSettings, device: str, dtype: str, engine: str) -> Enco
         hidden_size=hidden,
         max_positions=int(model.config.max_position_embeddings),
         revisions=revisions,
+        adapter_tag=tag,
         _forward=forward,
     )
 
@@ -180,7 +187,12 @@ def _load_adapter(model: Any, settings: ModelSettings, hidden: int) -> None:
     if is_local(adapter):
         check_local_adapter(adapter, hidden)
     try:
-        model.load_adapter(adapter, load_as=settings.adapter, set_active=True)
+        kw = {"version": settings.adapter_revision} if settings.adapter_revision else {}
+        model.load_adapter(adapter, load_as=settings.adapter, set_active=True, **kw)
+    except KeyError as e:  # adapters reads config keys without a check ("name", ...)
+        raise _wrap_load_error(
+            "the adapter", "--adapter-path", adapter, ValueError(f"adapter_config.json lacks {e}")
+        ) from e
     except (OSError, ValueError, RuntimeError) as e:
         raise _wrap_load_error("the adapter", "--adapter-path", adapter, e) from e
     active = list(model.active_adapters.flatten()) if model.active_adapters else []

@@ -38,6 +38,7 @@ from ..inputs import (
 )
 from ..inputs.jsonl import PeekableStdin
 from ..launchers import RankInfo, detect_rank
+from ..model.tags import check_adapter_tag
 from ..store.keys import KeyMap, KeySet
 from ..store.manifest import Manifest, ShardEntry, in_run_order
 from ..store.outdir import OutDir
@@ -90,6 +91,7 @@ class EmbedJob:
         t0 = time.perf_counter()
         if not os.fspath(self.outdir).strip():
             raise UsageError("-o/--output is empty: name the output folder")
+        check_adapter_tag(self.settings.model)  # before anything is written
         files = resolve_inputs(self.inputs)
         rank = detect_rank(self.shard_index, self.num_shards)
         progress = Progress(self.progress, self.log_every_s)
@@ -136,7 +138,8 @@ class EmbedJob:
             self.stdin = io.BufferedReader(peek)
         id_type = resolve_id_type(files, s.fields, peeked)
         check_inputs_readable(
-            files, RecordValidator(s.fields, s.model.query_mode, "[SEP]", id_type)
+            files,
+            RecordValidator(s.fields, s.model.query_mode, "[SEP]", id_type, s.model.text_format),
         )
         return id_type
 
@@ -260,7 +263,8 @@ class _RankRun:
             "pooling": "cls",
             "hidden_size": enc.hidden_size,
             "id_type": self.id_type,
-            "text_format": "query" if s.model.query_mode else "title [SEP] abstract",
+            "text_format": "query" if s.model.query_mode else s.model.text_format,
+            "adapter_tag": enc.adapter_tag,
             "inputs": [f.display for f in self.files],
             "generation": self.gen,
             "rank": self.rank.rank,
@@ -273,7 +277,11 @@ class _RankRun:
         """The reader stage: records of this rank's slices, filtered, cut into windows."""
         s, m = self.settings, self.manifest
         validator = RecordValidator(
-            s.fields, s.model.query_mode, encoder.tokenizer.sep_token, self.id_type
+            s.fields,
+            s.model.query_mode,
+            encoder.tokenizer.sep_token,
+            self.id_type,
+            s.model.text_format,
         )
         cursor = Cursor(*m.cursor) if m.cursor else None
         stream = RecordStream(

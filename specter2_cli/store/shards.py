@@ -23,6 +23,13 @@ from .. import faults
 from .durable import output_error, publish
 
 INDEX_COLUMNS = ("id", "input_file", "input_pos", "text_hash", "id_key")
+# Parquet layout: zstd, and BYTE_STREAM_SPLIT for float32 vectors (~15% smaller than snappy,
+# which saves nothing on floats). The leaf path is what pyarrow names a list's values;
+# the bare column name would be ignored without a word. Not for float16: DuckDB cannot
+# read float16 + BYTE_STREAM_SPLIT, and pyarrow < 16 cannot write it.
+EMBEDDING_LEAF = "embedding.list.element"
+COMPRESSION = "zstd"
+ROW_GROUP_BYTES = 32 << 20  # upper bound of a row group (uncompressed), so readers stream
 METADATA_KEY = b"specter2"
 _NPY_MAGIC = b"\x93NUMPY\x01\x00"
 _NPY_HEADER_LEN = 128  # room for any shape; padded with spaces as the format allows
@@ -140,15 +147,19 @@ class ShardWriter:
                 self._pq = pq.ParquetWriter(
                     self.tmp,
                     shard_schema(id_type, dim, out_dtype, metadata),
-                    compression="snappy",
+                    compression=COMPRESSION,
+                    # dictionary encoding would win over BYTE_STREAM_SPLIT: never on vectors
                     use_dictionary=["id"] if id_type == "string" else False,
+                    use_byte_stream_split=[EMBEDDING_LEAF] if out_dtype == "float32" else False,
                     write_statistics=["id", "input_file", "input_pos"],
                 )
             else:
                 self._npy = open(self.tmp, "wb")
                 self._npy.write(b"\0" * _NPY_HEADER_LEN)
                 self._ids_pq = pq.ParquetWriter(
-                    self.ids_tmp, _with_metadata(index_schema(id_type), metadata)
+                    self.ids_tmp,
+                    _with_metadata(index_schema(id_type), metadata),
+                    compression=COMPRESSION,
                 )
         except OSError as e:
             self.abort()
@@ -162,7 +173,8 @@ class ShardWriter:
             if self._pq is not None:
                 cols = [rows.index.column("id"), embedding_array(rows.embeddings, self.out_dtype)]
                 cols += [rows.index.column(c) for c in INDEX_COLUMNS[1:]]
-                self._pq.write_table(pa.table(cols, schema=self._pq.schema))
+                table = pa.table(cols, schema=self._pq.schema)
+                self._pq.write_table(table, row_group_size=group_rows(table))
             else:
                 dtype = numpy_dtype(self.out_dtype)
                 self._npy.write(np.ascontiguousarray(rows.embeddings, dtype=dtype).tobytes())
@@ -205,6 +217,12 @@ class ShardWriter:
         for tmp in (self.tmp, self.ids_tmp):
             with contextlib.suppress(OSError):  # an unwritable folder: the rerun sweeps it
                 tmp.unlink(missing_ok=True)
+
+
+def group_rows(table: pa.Table, target: int | None = None) -> int:
+    """Rows per row group so that one holds at most `target` bytes (ROW_GROUP_BYTES)."""
+    per_row = max(1, table.nbytes // max(table.num_rows, 1))
+    return max(1, (target or ROW_GROUP_BYTES) // per_row)
 
 
 def npy_header(rows: int, dim: int, dtype: str) -> bytes:

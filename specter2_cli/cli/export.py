@@ -1,0 +1,59 @@
+"""`specter2 export`: write a FAISS or usearch index of an OUTDIR (plus its id map)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .common import exit_on_error, setup_logging
+
+
+@exit_on_error
+def export(
+    outdir: Annotated[
+        Path, typer.Argument(help="Output folder of `specter2 embed`.", show_default=False)
+    ],
+    to: Annotated[
+        Path,
+        typer.Option(
+            "--to",
+            help="Index file: .faiss (pip install 'specter2-cli[faiss]') or .usearch "
+            "(pip install 'specter2-cli[usearch]'); the id map goes to FILE.ids.parquet.",
+            show_default=False,
+        ),
+    ],
+    metric: Annotated[
+        str, typer.Option(help="l2 (as `search` ranks by default), dot or cosine.")
+    ] = "l2",
+    hnsw: Annotated[
+        bool,
+        typer.Option("--hnsw", help="Approximate HNSW search instead of an exact (flat) scan."),
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
+) -> None:
+    """Write an index of OUTDIR's embeddings (newest per id) for `search --index FILE`.
+
+    Exit codes: 0 done, 2 usage, 4 environment (library missing, disk).
+    """
+    import logging
+
+    from ..index import backend_of, write_index
+    from ..ranking import check_metric
+    from ..reader import read_embeddings
+
+    setup_logging(quiet)
+    m = check_metric(metric)
+    backend_of(to)
+    info = write_index(read_embeddings(outdir), to, m, hnsw)
+    logging.getLogger("specter2").info(
+        "wrote %s (%s, %s, %s, %d vectors of %d) and %s.ids.parquet",
+        to,
+        info["backend"],
+        info["metric"],
+        "hnsw" if hnsw else "flat",
+        info["rows"],
+        info["dim"],
+        to.name,
+    )

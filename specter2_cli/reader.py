@@ -1,0 +1,93 @@
+"""Read an OUTDIR back: ids and one numpy array, newest vector per id, Parquet or .npy.
+
+    from specter2_cli import read_embeddings
+
+    emb = read_embeddings("out/papers")
+    emb.ids          # numpy: int64, or object (str) for string ids
+    emb.embeddings   # numpy [n, dim], float32 (or float16 with --output-dtype float16)
+    emb.to_arrow()   # pyarrow Table: id, embedding (fixed_size_list)
+
+The rows are those `specter2 merge` writes, in the same order: input order, each
+id once, the newest `--incremental` generation winning (merge.survivors). A single
+.npy shard whose rows all survive is memory-mapped, not read; otherwise the
+surviving rows are copied into one array of the stored dtype.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from .errors import UsageError
+from .merge import committed_shards, survivors
+from .store.outdir import OutDir
+from .store.shards import (
+    embedding_array,
+    read_index,
+    read_shard_embeddings,
+    shard_metadata,
+)
+
+log = logging.getLogger("specter2")
+
+
+@dataclass
+class Embeddings:
+    """Ids, vectors (row i belongs to ids[i]), their 64-bit id keys and the shard metadata."""
+
+    ids: np.ndarray
+    embeddings: np.ndarray
+    id_keys: np.ndarray  # uint64: the stored hash of each id (what `export` indexes by)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def to_arrow(self) -> pa.Table:
+        """id + embedding (fixed_size_list of the stored float type)."""
+        dtype = "float16" if self.embeddings.dtype == np.float16 else "float32"
+        ids = pa.array(self.ids, type=pa.int64() if self.ids.dtype.kind == "i" else pa.string())
+        return pa.table({"id": ids, "embedding": embedding_array(self.embeddings, dtype)})
+
+
+def read_embeddings(path: str | os.PathLike[str]) -> Embeddings:
+    """Every committed embedding of an OUTDIR, newest per id (see the module docstring)."""
+    out = OutDir(path)
+    if not out.path.is_dir() or out.job() is None:
+        raise UsageError(
+            f"{path}: not the output folder of `specter2 embed` (no _specter2/job.json)"
+        )
+    if not (out.path / "_SUCCESS").exists():
+        log.warning("%s is not complete (no _SUCCESS): reading the rows committed so far", path)
+    shards = list(committed_shards(out))
+    if not shards:
+        raise UsageError(f"{path} holds no committed embeddings")
+    surv = survivors(out, shards)
+    meta = shard_metadata(out.path / shards[0][1].files[-1])
+    ids: list[pa.Array] = []
+    keys: list[np.ndarray] = []
+    parts: list[np.ndarray] = []
+    offset = 0
+    for (_m, sh), count in zip(shards, surv.counts, strict=True):
+        mask = surv.keep[offset : offset + count]
+        offset += count
+        if not mask.any():
+            continue
+        index = read_index(out.path, sh.files, ("id", "id_key")).filter(pa.array(mask))
+        ids.append(index.column("id").combine_chunks())
+        keys.append(index.column("id_key").to_numpy())
+        emb = read_shard_embeddings(out.path, sh.files, mmap=True)
+        parts.append(emb if mask.all() else np.asarray(emb[mask]))
+    embeddings = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    id_array = pa.concat_arrays(ids)
+    return Embeddings(
+        id_array.to_numpy(zero_copy_only=False),
+        embeddings,
+        np.concatenate(keys).astype(np.uint64, copy=False),
+        meta,
+    )
