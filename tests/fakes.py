@@ -65,6 +65,8 @@ class FakeEncoder:
     engine: str = "fake"
     max_positions: int = 512
     revisions: dict[str, str | None] = field(default_factory=dict)
+    adapter_tag: str | None = None
+    on_batch: Any = None  # (rows, real tokens) after each batch, as Encoder calls it
     stats: FakeStats = field(default_factory=FakeStats)
     windows: list[int] = field(default_factory=list)  # rows per submitted window
     batch_shapes: list[tuple[int, int]] = field(default_factory=list)
@@ -78,6 +80,8 @@ class FakeEncoder:
                 out[row] = fake_vector(real, self.hidden_size)
             self.stats.batches += 1
             self.stats.rows += len(b.rows)
+            if self.on_batch is not None:
+                self.on_batch(len(b.rows), b.real_tokens)
         self.windows.append(n_rows)
         return out
 
