@@ -15,7 +15,17 @@ ADAPTER_IDS: dict[str, str | None] = {
     "none": None,
 }
 
-ID_FIELDS = ("id", "paper_id", "corpus_id", "corpusid", "doc_id")
+ID_FIELDS = (
+    "id",
+    "paper_id",
+    "corpus_id",
+    "corpusid",
+    "doc_id",
+    "_id",
+    "coreId",
+    "pmid",
+    "paperId",
+)
 
 Format = Literal["parquet", "npy"]
 OnError = Literal["fail", "skip"]
@@ -62,6 +72,7 @@ class FieldSettings:
     abstract_field: str = "abstract"
     text_field: str = "query"
     id_type: Literal["auto", "int", "string"] = "auto"
+    preset: str | None = None  # --preset: recorded, so a rerun with another one is refused
 
 
 @dataclass(frozen=True)

@@ -118,7 +118,7 @@ class EmbedJob:
             self.stdin = io.BufferedReader(peek)
         id_type = resolve_id_type(files, s.fields, peeked)
         check_inputs_readable(
-            files, RecordValidator(s.fields, s.model.query_mode, "[SEP]", id_type)
+            files, RecordValidator(s.fields, s.model.query_mode, "[SEP]", id_type), peeked
         )
         return id_type
 
@@ -160,6 +160,7 @@ class _RankRun:
         self.settings = job.settings
         self.summary = RunSummary(str(out.path), rank.rank, rank.world, gen)
         self.manifest = out.load_manifest(gen, rank.rank) or Manifest(gen, rank.rank, rank.world)
+        self.validator: RecordValidator | None = None
 
     def run(self) -> RunSummary:
         m, out, summary = self.manifest, self.out, self.summary
@@ -183,6 +184,9 @@ class _RankRun:
             progress.close()
             sink.close()
             summary.count_shards(m, first_shard)
+            if self.validator is not None:
+                summary.no_title = self.validator.no_title
+                summary.no_abstract = self.validator.no_abstract
         summary.seconds = time.perf_counter() - self.t0
         summary.first_batch_s = encoder.stats.first_batch_s
         m.done = True
@@ -234,6 +238,7 @@ class _RankRun:
         validator = RecordValidator(
             s.fields, s.model.query_mode, encoder.tokenizer.sep_token, self.id_type
         )
+        self.validator = validator  # counts records without a title / an abstract
         cursor = Cursor(*m.cursor) if m.cursor else None
         stream = RecordStream(
             self.files, plan_slices(self.files, m.rank, m.world), validator, cursor, self.job.stdin

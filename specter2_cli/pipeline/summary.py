@@ -28,6 +28,8 @@ class RunSummary:
     engine: str = ""
     device: str = ""
     first_batch_s: float | None = None
+    no_title: int = 0  # records read in this run with no title / no abstract
+    no_abstract: int = 0
 
     @property
     def new(self) -> int:
