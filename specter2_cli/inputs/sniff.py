@@ -36,16 +36,14 @@ def json_layout(f: InputFile) -> str:
     except READ_ERRORS:
         return "jsonl"  # the reader reports where it breaks
     text = head.removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="replace").lstrip()
-    if text.startswith("["):
+    first, nl, rest = text.partition("\n")
+    if text.startswith("[") and (not _parses(first) or not rest.strip()):
+        # (a one-line array followed by records is JSON lines with one bad line)
         raise InputError(f"{f.display}: this is a JSON array, not JSON lines; {ARRAY_HINT}")
-    first, nl, _ = text.partition("\n")
     if not text.startswith("{") or not nl:
         return "jsonl"
-    try:
-        json.loads(first)
+    if _parses(first):
         return "jsonl"  # the first line is a whole record
-    except ValueError:
-        pass
     try:
         _, end = json.JSONDecoder().raw_decode(text)
     except ValueError:
@@ -57,6 +55,14 @@ def json_layout(f: InputFile) -> str:
             "one object per line: convert with `jq -c . FILE > FILE.jsonl`"
         )
     return "json"
+
+
+def _parses(line: str) -> bool:
+    try:
+        json.loads(line)
+    except (ValueError, RecursionError):
+        return False
+    return True
 
 
 def first_records(f: InputFile, n: int, fields: FieldSettings) -> list[dict[str, Any]]:
