@@ -150,3 +150,15 @@ def test_inputs_from_a_list(
     )
     assert result.exit_code == EXIT_OK, result.output
     assert list(read_output(tmp_path / "out")) == [2, 0, 1]
+
+
+def test_csv_ids_are_integers_with_an_integer_preset(
+    tiny_models: dict[str, Path], tmp_path: Path
+) -> None:
+    src = tmp_path / "s2.csv"
+    src.write_text("corpusid,title,abstract\n10,a,b\n11,c,\n")
+    result = invoke(
+        [str(src), "-o", str(tmp_path / "out"), *model_args(tiny_models), "--preset", "s2"]
+    )
+    assert result.exit_code == EXIT_OK, result.output
+    assert list(read_output(tmp_path / "out")) == [10, 11]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -24,6 +25,8 @@ from .slicing import Cursor, Slice
 from .validate import Item, RecordValidator, Rejected, preview
 
 BLOCK_BYTES = 16 << 20  # every row must fit in one block
+INT_TEXT = re.compile(r"-?[0-9]{1,19}")
+ROW_IN_ERROR = re.compile(r"Row #(\d+)")
 
 
 def delimiter(f: InputFile) -> str:
@@ -112,7 +115,7 @@ def read_csv(
         except StopIteration:
             batch = None
         except (pa.ArrowException, EOFError, OSError, zlib.error, ZstdError) as e:
-            raise _corrupt(f, e) from e
+            raise _corrupt(f, e, lines) from e
         for obj in batch.to_pylist() if batch is not None else [None]:
             while row in bad:  # skipped by the parser: rejected in their place
                 why = bad.pop(row)
@@ -121,6 +124,8 @@ def read_csv(
                 )
                 row += 1
             if obj is not None:
+                if validator.id_type == "int":
+                    _int_id(obj, validator)
                 where = CsvLocation(lines, row)
                 yield from emit(
                     validator.validate(obj, f.display, where, preview(obj), sl.file_index, row)
@@ -158,7 +163,24 @@ def _open(f: InputFile, names: list[str], bad: dict[int, str]) -> Any:
         raise _corrupt(f, e) from e
 
 
-def _corrupt(f: InputFile, e: BaseException) -> InputError:
+def _int_id(obj: dict[str, Any], validator: RecordValidator) -> None:
+    """With integer ids (--id-type int, --preset s2/pubmed), a decimal text id becomes an int."""
+    name = validator.id_name(obj)
+    v = obj.get(name) if name else None
+    if isinstance(v, str) and INT_TEXT.fullmatch(v):
+        obj[name] = int(v)  # type: ignore[index]
+
+
+def _corrupt(f: InputFile, e: BaseException, lines: CsvLines | None = None) -> InputError:
+    m = ROW_IN_ERROR.search(str(e))
+    if m and lines is not None:  # pyarrow counts records (the header is #1); say the line
+        n = lines.line_of(int(m.group(1)) - 2)
+        if n is not None:
+            return InputError(
+                f"{f.display}:{n}: cannot parse this {f.kind.upper()} row ({e}); check the "
+                'quoting (a stray " inside a field). Finished shards are kept: fix the file '
+                "and rerun to continue."
+            )
     return InputError(
         f"{f.display}: cannot read as {f.kind.upper()} ({e}); check the quoting (a stray "
         '" inside a field) or that the file is not truncated. Finished shards are kept: '
