@@ -7,7 +7,8 @@ orders the output, lets a resumed run seek straight to where it stopped, and
 decides which rank owns the record.
 """
 
-from .files import InputFile, input_identity, resolve_inputs
+from .files import InputFile, input_identity
+from .resolve import resolve_inputs
 from .slicing import Cursor, Slice, plan_slices
 from .stream import RecordStream, check_inputs_readable, resolve_id_type
 from .validate import Item, Record, RecordValidator, Rejected

@@ -3,8 +3,8 @@
 A kind is the record format: JSON lines, one JSON document per file, CSV, TSV,
 PubMed XML or Parquet. Compression (gzip, zstd) is separate and found from the
 file's first bytes, so `part_000.gz`, `x.json.gz` and `x.jsonl.zst` all read as
-JSON lines. Folders, `--inputs-from` lists and quoted globs expand to files here
-(see expand.py), so everything after this sees a plain list of files.
+JSON lines. Folders, `--inputs-from` lists and quoted globs expand to files in
+resolve.py, so everything after it sees a plain list of files.
 """
 
 from __future__ import annotations
@@ -93,10 +93,10 @@ def sniff_compression(head: bytes) -> Compression:
 
 def detect_kind(path: str) -> Kind:
     """The record format of a file, from its first bytes and then its name."""
-    return _detect(path)[0]
+    return detect(path)[0]
 
 
-def _detect(path: str) -> tuple[Kind, Compression]:
+def detect(path: str) -> tuple[Kind, Compression]:
     if path == "-":
         return "stdin", ""
     try:
@@ -119,40 +119,6 @@ def _detect(path: str) -> tuple[Kind, Compression]:
             ".parquet, optionally compressed with gzip or zstd (or - for JSONL on stdin)"
         )
     return kind, comp
-
-
-def resolve_inputs(paths: list[str]) -> list[InputFile]:
-    """Check that every input exists and is a readable file, before any work starts.
-
-    Folders and quoted globs expand to the data files under them, in sorted path order.
-    """
-    from .expand import expand_paths
-
-    if not paths:
-        raise UsageError("no input given: name one or more .jsonl, .jsonl.gz, .parquet files or -")
-    if paths.count("-") > 1:
-        raise UsageError("stdin (-) can be given only once")
-    out: list[InputFile] = []
-    for p in expand_paths(paths):
-        if p == "-":
-            out.append(InputFile("-", "stdin", 0, 0))
-            continue
-        if not os.path.exists(p):
-            raise InputError(f"{p}: no such file")
-        if not os.access(p, os.R_OK):
-            raise InputError(f"{p}: not readable (check its permissions)")
-        kind, comp = _detect(p)
-        st = os.stat(p)
-        f = InputFile(p, kind, st.st_size, st.st_mtime_ns, comp)
-        if kind == "jsonl":
-            from .sniff import json_layout
-
-            if json_layout(f) == "json":
-                f = InputFile(p, "json", st.st_size, st.st_mtime_ns, comp)
-        if comp and not split_name(p)[1]:
-            log.info("%s: %s-compressed (whatever its name says); reading it as %s", p, comp, comp)
-        out.append(f)
-    return out
 
 
 def input_identity(inputs: list[InputFile]) -> list[dict[str, Any]]:
