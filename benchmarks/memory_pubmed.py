@@ -5,8 +5,11 @@ sections and inline markup, ~1.6 KB each) of each size in MB, runs `specter2
 embed` on each with a tiny random model as a subprocess, and reports the child's
 peak RSS (ru_maxrss). Target: a 100 MB file peaks within 10% of a 10 MB one.
 
-    python benchmarks/memory_pubmed.py [--sizes-mb 10,100] [--workdir DIR] [--keep]
-        [-- extra args for specter2 embed]
+    python benchmarks/memory_pubmed.py [--sizes-mb 10,100] [--reader-only] [--workdir DIR]
+        [--keep] [-- extra args for specter2 embed]
+
+--reader-only measures the reading stage alone (iterparse, validation), which is
+what depends on the file format; the full run adds the model and writer stages.
 """
 
 from __future__ import annotations
@@ -64,11 +67,27 @@ def write_pubmed(path: Path, megabytes: int, seed: int = 0) -> int:
     return n
 
 
+def read_only(path: str) -> None:
+    """Child process: parse and validate every article (the reader stage), no model."""
+    from specter2_cli.config import FieldSettings
+    from specter2_cli.inputs import RecordStream, RecordValidator, plan_slices, resolve_inputs
+
+    files = resolve_inputs([path])
+    validator = RecordValidator(FieldSettings(), False, "[SEP]", "int")
+    n = sum(1 for _ in RecordStream(files, plan_slices(files, 0, 1), validator))
+    print(n)
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--read"]:
+        return read_only(sys.argv[2])
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--sizes-mb", default="10,100")
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument(
+        "--reader-only", action="store_true", help="parse and validate only: no model, no output"
+    )
     ap.add_argument("extra", nargs="*", help="extra arguments for specter2 embed (after --)")
     args = ap.parse_args()
     from specter2_cli.synthetic import TINY, build_random_model
@@ -83,6 +102,13 @@ def main() -> None:
             n = write_pubmed(src, mb)
             gen_s = time.perf_counter() - t0
             summary = work / f"summary_{mb}.json"
+            if args.reader_only:
+                r = run_embed([sys.executable, __file__, "--read", str(src)])
+                peaks[mb] = r["maxrss_mb"]
+                print(f"{mb:>4} MB XML, {n:,} articles, reader only: peak RSS "
+                      f"{r['maxrss_mb']:.0f} MB, {r['seconds']:.0f} s", flush=True)  # fmt: skip
+                src.unlink()
+                continue
             cmd = [
                 sys.executable, "-m", "specter2_cli", "embed", str(src), "-o", str(work / f"out_{mb}"),
                 "--base-model", str(model["base"]), "--adapter-path", str(model["proximity"]),
