@@ -2,7 +2,8 @@
 
 Every record has a position that does not depend on how the job is split:
 `(file_index, pos)` where `pos` is the byte offset of its line in the
-(decompressed) JSONL stream, or its row number in a Parquet file. That position
+(decompressed) JSONL stream, its row number in a Parquet or CSV file, its
+article number in a PubMed XML file, or 0 for a one-document JSON file. That position
 orders the output, lets a resumed run seek straight to where it stopped, and
 decides which rank owns the record.
 """

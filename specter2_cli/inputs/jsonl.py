@@ -1,7 +1,7 @@
-"""JSON lines (plain, gzip, stdin): one record per line, located by the line's byte offset.
+"""JSON lines (plain, gzip, zstd, stdin): one record per line, located by the line's byte offset.
 
-Plain files seek straight to a rank's byte range or a resume point; gzip and
-stdin are read from the start and skip what is done. Line numbers for messages
+Plain files seek straight to a rank's byte range or a resume point; compressed
+files and stdin are read from the start and skip what is done. Line numbers for messages
 are counted as lines are read, or from the file only when an error needs one.
 """
 

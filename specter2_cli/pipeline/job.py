@@ -224,7 +224,9 @@ class _RankRun:
             "hidden_size": enc.hidden_size,
             "id_type": self.id_type,
             "text_format": "query" if s.model.query_mode else "title [SEP] abstract",
-            "inputs": [f.display for f in self.files],
+            # a folder may hold a million files: name the first ones, count the rest
+            "inputs": [f.display for f in self.files[:100]],
+            "input_files": len(self.files),
             "generation": self.gen,
             "rank": self.rank.rank,
             "world": self.rank.world,
