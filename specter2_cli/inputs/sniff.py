@@ -29,32 +29,60 @@ FIRST_WINDOW = 1_000  # records looked at for a field that no record has
 
 
 def json_layout(f: InputFile) -> str:
-    """'jsonl' or 'json' (one document per file); InputError for a JSON array."""
+    """'jsonl' or 'json' (one document per file); InputError for a JSON array or for
+    pretty-printed objects one after another. Anything else is JSON lines, whose bad
+    lines are rejected one by one."""
     try:
         with open_decompressed(f) as fh:
-            head = fh.read(HEAD_BYTES)
+            head = fh.read(HEAD_BYTES + 1)
     except READ_ERRORS:
         return "jsonl"  # the reader reports where it breaks
-    text = head.removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="replace").lstrip()
+    whole = len(head) <= HEAD_BYTES  # the file is all here
+    text = head.removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="replace").strip()
     first, nl, rest = text.partition("\n")
-    if text.startswith("[") and (not _parses(first) or not rest.strip()):
-        # (a one-line array followed by records is JSON lines with one bad line)
-        raise InputError(f"{f.display}: this is a JSON array, not JSON lines; {ARRAY_HINT}")
+    if _parses(first) and (not nl or rest.strip()) and not first.lstrip().startswith("["):
+        return "jsonl"  # the first line is a whole record
+    if text.startswith("["):
+        if _parses(first) and rest.strip():
+            return "jsonl"  # a one-line array, then more lines: JSON lines with a bad line
+        value = _loads(text) if whole else None
+        if (
+            whole and isinstance(value, list) and (nl or any(isinstance(v, dict) for v in value))
+        ) or (not whole and not _parses(first)):
+            raise InputError(f"{f.display}: this is a JSON array, not JSON lines; {ARRAY_HINT}")
+        return "jsonl"
     if not text.startswith("{") or not nl:
         return "jsonl"
-    if _parses(first):
-        return "jsonl"  # the first line is a whole record
     try:
         _, end = json.JSONDecoder().raw_decode(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         # a document longer than the head, or a broken first line of JSON lines
-        return "json" if first.strip() == "{" else "jsonl"
-    if text[end:].strip():
+        return "json" if not whole and first.strip() == "{" else "jsonl"
+    if "\n" not in text[:end]:
+        return "jsonl"  # the first object ends on the first line: a bad line of JSON lines
+    if not text[end:].strip():
+        return "json"
+    if _raw_decodes(text[end:].lstrip()):
         raise InputError(
             f"{f.display}: pretty-printed JSON objects one after another; JSON lines need "
             "one object per line: convert with `jq -c . FILE > FILE.jsonl`"
         )
-    return "json"
+    return "jsonl"
+
+
+def _loads(text: str) -> object:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _raw_decodes(text: str) -> bool:
+    try:
+        json.JSONDecoder().raw_decode(text)
+    except (ValueError, RecursionError):
+        return False
+    return True
 
 
 def _parses(line: str) -> bool:
