@@ -15,7 +15,17 @@ ADAPTER_IDS: dict[str, str | None] = {
     "none": None,
 }
 
-ID_FIELDS = ("id", "paper_id", "corpus_id", "corpusid", "doc_id")
+ID_FIELDS = (
+    "id",
+    "paper_id",
+    "corpus_id",
+    "corpusid",
+    "doc_id",
+    "_id",
+    "coreId",
+    "pmid",
+    "paperId",
+)
 
 Format = Literal["parquet", "npy"]
 OnError = Literal["fail", "skip"]
@@ -74,6 +84,7 @@ class FieldSettings:
     abstract_field: str = "abstract"
     text_field: str = "query"
     id_type: Literal["auto", "int", "string"] = "auto"
+    preset: str | None = None  # --preset: recorded, so a rerun with another one is refused
 
 
 _NEWER_MODEL_DEFAULTS: dict[str, Any] = {"adapter_revision": None, "text_format": "card"}

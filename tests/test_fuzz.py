@@ -13,10 +13,11 @@ import os
 import tempfile
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 from specter2_cli.config import FieldSettings
+from specter2_cli.errors import InputError
 from specter2_cli.inputs import (
     Cursor,
     InputFile,
@@ -100,11 +101,34 @@ def _read(
             path = os.path.join(d, f"in.{kind}")
             with open(path, "wb") as f:
                 f.write(gzip.compress(data) if kind == "jsonl.gz" else data)
-            files = resolve_inputs([path])
+            try:
+                files = resolve_inputs([path])
+            except InputError as e:  # a JSON array or pretty-printed objects: not JSON lines
+                assert _is_document(data, array_or_many=True), (e, data)
+                reject()
+            if files[0].kind == "json":  # one pretty-printed object: the file is one record
+                assert _is_document(data, array_or_many=False), data
+                reject()
             out = list(RecordStream(files, plan_slices(files, 0, 1), validator, start))
         for item, _ in out:  # render locations while the file still exists
             str(item.location)
         return out
+
+
+def _is_document(data: bytes, array_or_many: bool) -> bool:
+    """Whether data starts with a JSON array or object that spans lines (or an array of
+    objects on one line): a whole-file layout, not JSON lines."""
+    text = data.removeprefix(BOM).decode("utf-8", "replace").strip()
+    try:
+        value, end = json.JSONDecoder().raw_decode(text)
+    except (ValueError, RecursionError):
+        return False
+    spans = "\n" in text[:end]
+    if array_or_many:
+        return (isinstance(value, list) and (spans or any(isinstance(v, dict) for v in value))) or (
+            isinstance(value, dict) and spans and bool(text[end:].strip())
+        )
+    return isinstance(value, dict) and spans and not text[end:].strip()
 
 
 def _check_outcome(item: Any, id_type: str) -> None:

@@ -57,6 +57,16 @@ class IdType(str, Enum):
     string = "string"
 
 
+class Preset(str, Enum):
+    arxiv = "arxiv"
+    openalex = "openalex"
+    s2 = "s2"
+    pubmed = "pubmed"
+    core = "core"
+    beir = "beir"
+    scirepeval = "scirepeval"
+
+
 class Engine(str, Enum):
     auto = "auto"
     fused = "fused"
@@ -66,14 +76,15 @@ class Engine(str, Enum):
 @exit_on_error
 def embed(
     inputs: Annotated[
-        list[str],
+        list[str] | None,
         typer.Argument(
             metavar="INPUT",
-            help="JSONL files (.jsonl, .ndjson, .json with one object per line; also .gz) "
-            "or Parquet files (.parquet, .pq) with paper records; - reads JSONL from stdin.",
+            help="Files or folders of paper records: JSON lines, CSV/TSV, PubMed XML, Parquet "
+            "(gzip/zstd ok); - reads JSONL from stdin.",
             show_default=False,
         ),
-    ],
+    ] = None,
+    *,
     output: Annotated[
         Path,
         typer.Option("-o", "--output", help="Output folder for the shards.", show_default=False),
@@ -140,7 +151,7 @@ def embed(
     id_field: Annotated[
         str | None,
         typer.Option(
-            help="Id field (default: first present of id, paper_id, corpus_id, corpusid, doc_id)."
+            help="Id field (default: first present of id, paper_id, corpus_id, corpusid, doc_id, _id, coreId, pmid, paperId)."
         ),
     ] = None,
     id_type: Annotated[
@@ -196,6 +207,14 @@ def embed(
         Path | None, typer.Option(help="Also write the run summary to this JSON file.")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
+    preset: Annotated[
+        Preset | None,
+        typer.Option(help="Id/title/abstract fields and id type of a known corpus."),
+    ] = None,
+    inputs_from: Annotated[
+        Path | None,
+        typer.Option(help="Read input paths from this file, one per line (adds to INPUTS)."),
+    ] = None,
 ) -> None:
     """Embed paper records (or search queries) into Parquet or .npy shards in OUTDIR.
 
@@ -210,6 +229,11 @@ def embed(
       zcat papers.jsonl.gz | specter2 embed - -o emb/ --device cpu --incremental
     """
     setup_logging(quiet)
+    inputs = list(inputs or [])
+    if inputs_from is not None:
+        from ..inputs.expand import read_inputs_from
+
+        inputs += read_inputs_from(str(inputs_from))
     from ..multi import check_device, check_devices
     from ..pipeline.runtime import SignalHandlers, StopFlag
 
@@ -224,6 +248,7 @@ def embed(
     handlers = SignalHandlers(stop)
     with handlers:
         settings = _settings(
+            preset=preset.value if preset else None,
             base_model=base_model,
             adapter=adapter.value,
             adapter_path=adapter_path,
@@ -293,12 +318,31 @@ def _settings(**options: Any) -> EmbedSettings:
 
     model = {k: options.pop(k) for k in _MODEL_KEYS}
     fields = {k: options.pop(k) for k in _FIELD_KEYS}
+    fields = apply_preset(fields, options.pop("preset"))
     try:
         return EmbedSettings(
             model=ModelSettings(**model), fields=FieldSettings(**fields), **options
         )
     except ValueError as e:
         raise UsageError(str(e)) from e
+
+
+def apply_preset(fields: dict[str, Any], preset: str | None) -> dict[str, Any]:
+    """The field options with a preset's values where the user left the defaults."""
+    if preset is None:
+        return fields
+    from ..inputs.fields import PRESETS
+
+    id_field, title, abstract, id_type = PRESETS[preset]
+    defaults = {"id_field": None, "title_field": "title", "abstract_field": "abstract"}
+    chosen = {"id_field": id_field, "title_field": title, "abstract_field": abstract}
+    out = dict(fields, preset=preset)
+    for k, v in chosen.items():
+        if out[k] == defaults[k]:
+            out[k] = v
+    if out["id_type"] == "auto":
+        out["id_type"] = id_type
+    return out
 
 
 def report(d: dict[str, Any], path: Path | None) -> None:
@@ -320,6 +364,8 @@ def report(d: dict[str, Any], path: Path | None) -> None:
         if d["skipped"] or d["changed"]:
             parts += [f"{d['skipped']} unchanged (skipped)", f"{d['new']} new"]
             parts.append(f"{d['changed']} changed")
+        if d.get("no_abstract") or d.get("no_title"):
+            parts.append(f"{d['no_abstract']} without abstract, {d['no_title']} without title")
         if d["resumed_from_rows"]:
             parts.append(f"{d['resumed_from_rows']} already committed before this run")
         log.info("done: %s", ", ".join(parts))

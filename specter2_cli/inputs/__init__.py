@@ -2,12 +2,14 @@
 
 Every record has a position that does not depend on how the job is split:
 `(file_index, pos)` where `pos` is the byte offset of its line in the
-(decompressed) JSONL stream, or its row number in a Parquet file. That position
+(decompressed) JSONL stream, its row number in a Parquet or CSV file, its
+article number in a PubMed XML file, or 0 for a one-document JSON file. That position
 orders the output, lets a resumed run seek straight to where it stopped, and
 decides which rank owns the record.
 """
 
-from .files import InputFile, input_identity, resolve_inputs
+from .files import InputFile, input_identity
+from .resolve import resolve_inputs
 from .slicing import Cursor, Slice, plan_slices
 from .stream import RecordStream, check_inputs_readable, resolve_id_type
 from .validate import Item, Record, RecordValidator, Rejected

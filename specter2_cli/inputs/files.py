@@ -1,14 +1,41 @@
-"""Input files: what kind each is, checked to exist and be readable before any work starts."""
+"""Input files: what kind each is (by content, then by name), checked before any work starts.
+
+A kind is the record format: JSON lines, one JSON document per file, CSV, TSV,
+PubMed XML or Parquet. Compression (gzip, zstd) is separate and found from the
+file's first bytes, so `part_000.gz`, `x.json.gz` and `x.jsonl.zst` all read as
+JSON lines. Folders, `--inputs-from` lists and quoted globs expand to files in
+resolve.py, so everything after it sees a plain list of files.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..errors import InputError, UsageError
 
-Kind = Literal["jsonl", "jsonl.gz", "parquet", "stdin"]
+log = logging.getLogger("specter2")
+
+Kind = Literal["jsonl", "json", "csv", "tsv", "xml", "parquet", "stdin"]
+Compression = Literal["", "gzip", "zstd"]
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+PARQUET_MAGIC = b"PAR1"
+COMPRESSED_SUFFIXES = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd"}
+FORMAT_SUFFIXES: dict[str, Kind] = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",  # JSON lines, or one document per file (told apart by content)
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".xml": "xml",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
 
 
 @dataclass(frozen=True)
@@ -17,10 +44,16 @@ class InputFile:
     kind: Kind
     size: int
     mtime_ns: int
+    compression: Compression = ""
 
     @property
     def display(self) -> str:
         return "<stdin>" if self.kind == "stdin" else self.path
+
+    @property
+    def splittable(self) -> bool:
+        """Whether ranks may share this file (plain JSON lines by bytes, Parquet by row group)."""
+        return self.kind == "parquet" or (self.kind == "jsonl" and not self.compression)
 
     def identity(self) -> dict[str, Any]:
         if self.kind == "stdin":
@@ -28,45 +61,64 @@ class InputFile:
         return {"path": os.path.realpath(self.path), "size": self.size, "mtime_ns": self.mtime_ns}
 
 
+def split_name(path: str) -> tuple[str, Compression]:
+    """(name without a compression suffix, compression the name says)."""
+    name = os.path.basename(path).lower()
+    for suffix, comp in COMPRESSED_SUFFIXES.items():
+        if name.endswith(suffix):
+            return name[: -len(suffix)], comp  # type: ignore[return-value]
+    return name, ""
+
+
+def kind_from_name(name: str) -> Kind | None:
+    for suffix, kind in FORMAT_SUFFIXES.items():
+        if name.endswith(suffix):
+            return kind
+    return None
+
+
+def is_data_file(path: str) -> bool:
+    """Whether a file found in a folder is one to read (by its name)."""
+    base, comp = split_name(path)
+    return kind_from_name(base) is not None or bool(comp)
+
+
+def sniff_compression(head: bytes) -> Compression:
+    if head.startswith(GZIP_MAGIC):
+        return "gzip"
+    if head.startswith(ZSTD_MAGIC):
+        return "zstd"
+    return ""
+
+
 def detect_kind(path: str) -> Kind:
+    """The record format of a file, from its first bytes and then its name."""
+    return detect(path)[0]
+
+
+def detect(path: str) -> tuple[Kind, Compression]:
     if path == "-":
-        return "stdin"
-    name = path.lower()
-    if name.endswith((".jsonl.gz", ".ndjson.gz", ".json.gz")):
-        return "jsonl.gz"
-    if name.endswith((".jsonl", ".ndjson", ".json")):
-        return "jsonl"
-    if name.endswith((".parquet", ".pq")):
-        return "parquet"
-    raise UsageError(
-        f"{path}: unknown input format; use .jsonl, .jsonl.gz or .parquet (or - for JSONL on stdin)"
-    )
-
-
-def resolve_inputs(paths: list[str]) -> list[InputFile]:
-    """Check that every input exists and is a readable file, before any work starts."""
-    if not paths:
-        raise UsageError("no input given: name one or more .jsonl, .jsonl.gz, .parquet files or -")
-    if paths.count("-") > 1:
-        raise UsageError("stdin (-) can be given only once")
-    out: list[InputFile] = []
-    for p in paths:
-        if p == "-":
-            out.append(InputFile("-", "stdin", 0, 0))
-            continue
-        # A missing path or a folder is an input problem whatever its name looks like.
-        if not os.path.exists(p):
-            raise InputError(f"{p}: no such file")
-        if os.path.isdir(p):
-            raise InputError(
-                f"{p}: is a directory; name the files instead (for example {p}/*.jsonl)"
-            )
-        kind = detect_kind(p)
-        if not os.access(p, os.R_OK):
-            raise InputError(f"{p}: not readable (check its permissions)")
-        st = os.stat(p)
-        out.append(InputFile(p, kind, st.st_size, st.st_mtime_ns))
-    return out
+        return "stdin", ""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror or e})") from e
+    if head.startswith(PARQUET_MAGIC):
+        return "parquet", ""
+    comp = sniff_compression(head)
+    base, named = split_name(path)
+    if named and not comp:
+        log.info("%s: not %s-compressed (whatever its name says); reading it as plain", path, named)
+    kind = kind_from_name(base)
+    if kind is None:
+        if comp:
+            return "jsonl", comp  # part_000.gz, S2 shards: compressed JSON lines
+        raise UsageError(
+            f"{path}: unknown input format; use .jsonl/.json, .csv, .tsv, .xml (PubMed) or "
+            ".parquet, optionally compressed with gzip or zstd (or - for JSONL on stdin)"
+        )
+    return kind, comp
 
 
 def input_identity(inputs: list[InputFile]) -> list[dict[str, Any]]:

@@ -1,21 +1,20 @@
-"""JSON lines (plain, gzip, stdin): one record per line, located by the line's byte offset.
+"""JSON lines (plain, gzip, zstd, stdin): one record per line, located by the line's byte offset.
 
-Plain files seek straight to a rank's byte range or a resume point; gzip and
-stdin are read from the start and skip what is done. Line numbers for messages
+Plain files seek straight to a rank's byte range or a resume point; compressed
+files and stdin are read from the start and skip what is done. Line numbers for messages
 are counted as lines are read, or from the file only when an error needs one.
 """
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import sys
-import zlib
 from collections.abc import Iterator
-from typing import IO, Any, cast
+from typing import IO, Any
 
 from ..errors import InputError
+from .compressed import READ_ERRORS, open_decompressed
 from .files import InputFile
 from .slicing import Cursor, Slice
 from .validate import RAW_PREVIEW_CHARS, Item, RecordValidator, Rejected
@@ -24,9 +23,7 @@ from .validate import RAW_PREVIEW_CHARS, Item, RecordValidator, Rejected
 def open_binary(f: InputFile, stdin: IO[bytes] | None = None) -> IO[bytes]:
     if f.kind == "stdin":
         return stdin or sys.stdin.buffer
-    if f.kind == "jsonl.gz":
-        return cast(IO[bytes], gzip.open(f.path, "rb"))
-    return open(f.path, "rb", buffering=1 << 20)
+    return open_decompressed(f)
 
 
 def read_jsonl(
@@ -41,7 +38,7 @@ def read_jsonl(
     try:
         pos = 0
         base = LineBase(f, 0, 1)
-        if f.kind == "jsonl":
+        if f.splittable:
             if resume is not None:
                 pos = resume
                 fh.seek(pos)
@@ -51,7 +48,7 @@ def read_jsonl(
             if pos > 0:
                 base = LineBase(f, pos)
             end = sl.end
-        else:  # gzip or stdin: read from the beginning, skip what is done
+        else:  # compressed or stdin: read from the beginning, skip what is done
             end = 1 << 62
             if resume:
                 pos, newlines = _skip_bytes(fh, resume, f)
@@ -60,7 +57,7 @@ def read_jsonl(
         while pos < end:
             try:
                 line = fh.readline()
-            except (EOFError, OSError, zlib.error) as e:
+            except READ_ERRORS as e:
                 raise _unreadable(f, pos, e) from e
             if not line:
                 break
@@ -162,13 +159,13 @@ def count_lines(f: InputFile, offset: int) -> int | None:
                     break
                 count += chunk.count(b"\n")
                 left -= len(chunk)
-    except (OSError, EOFError, zlib.error):
+    except READ_ERRORS:
         return None
     return count
 
 
 def _unreadable(f: InputFile, pos: int, e: BaseException) -> InputError:
-    where = "of the decompressed stream " if f.kind == "jsonl.gz" else ""
+    where = "of the decompressed stream " if f.compression else ""
     return InputError(
         f"{f.display}: cannot read past byte {pos} {where}({e}); the file is truncated or "
         "corrupt. Finished shards are kept: repair or re-download the file and rerun to continue."
@@ -181,7 +178,7 @@ def _skip_bytes(fh: IO[bytes], n: int, f: InputFile) -> tuple[int, int]:
     while left > 0:
         try:
             chunk = fh.read(min(left, 1 << 20))
-        except (EOFError, OSError, zlib.error) as e:
+        except READ_ERRORS as e:
             raise _unreadable(f, n - left, e) from e
         if not chunk:
             raise InputError(
@@ -217,7 +214,7 @@ def first_json_object(f: InputFile, max_lines: int = 1000) -> Any:
                 obj = loads_or_none(line)
                 if isinstance(obj, dict):
                     return obj
-    except (OSError, EOFError, zlib.error):
+    except READ_ERRORS:
         return None
     return None
 

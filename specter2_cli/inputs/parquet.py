@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from ..config import ID_FIELDS, FieldSettings
 from ..errors import InputError
+from .fields import TITLE_FALLBACK
 from .files import InputFile
 from .slicing import Cursor, Slice
 from .validate import Item, RecordValidator, preview
@@ -60,33 +61,31 @@ def read_parquet(
 
 
 def parquet_columns(path: str, names: list[str], validator: RecordValidator) -> list[str]:
-    """The columns to read from a Parquet file; raises InputError listing what it has."""
+    """The columns to read from a Parquet file; raises InputError naming every missing one."""
     flds = validator.fields
+    missing: list[str] = []
     if flds.id_field is not None:
         id_col = flds.id_field if flds.id_field in names else None
     else:
         id_col = next((c for c in ID_FIELDS if c in names), None)
     if id_col is None:
-        wanted = flds.id_field or " or ".join(ID_FIELDS)
-        raise InputError(
-            f"{path}: no id column ({wanted}); it has columns: {', '.join(names)}. "
-            "Use --id-field to name the id column."
-        )
+        missing.append(f"id column ({flds.id_field or ' or '.join(ID_FIELDS)})")
     if validator.query_mode:
         text_cols = [flds.text_field] if flds.text_field in names else []
         if not text_cols:
-            raise InputError(
-                f"{path}: no query column {flds.text_field!r}; it has columns: "
-                f"{', '.join(names)}. Use --text-field to name it."
-            )
+            missing.append(f"query column {flds.text_field!r}")
+        hint = "Use --id-field / --text-field to name them."
     else:
-        text_cols = [c for c in (flds.title_field, flds.abstract_field) if c in names]
-        if flds.title_field not in names:
-            raise InputError(
-                f"{path}: no title column {flds.title_field!r}; it has columns: "
-                f"{', '.join(names)}. Use --title-field / --abstract-field to name them."
-            )
-    return [id_col, *text_cols]
+        wanted = (flds.title_field, TITLE_FALLBACK, flds.abstract_field)
+        text_cols = [c for c in dict.fromkeys(wanted) if c in names]
+        if flds.title_field not in names and TITLE_FALLBACK not in names:
+            missing.append(f"title column {flds.title_field!r}")
+        hint = "Use --id-field / --title-field / --abstract-field or --preset to name them."
+    if missing:
+        raise InputError(
+            f"{path}: no {' and no '.join(missing)}; it has columns: {', '.join(names)}. {hint}"
+        )
+    return [c for c in (id_col, *text_cols) if c is not None]
 
 
 def parquet_schema(path: str) -> pa.Schema:

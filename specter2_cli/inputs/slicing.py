@@ -2,7 +2,8 @@
 
 Rank r of `world` owns the records that start in the r-th part: byte ranges of
 plain JSONL (a line belongs to the part its first byte is in), row groups of
-Parquet, whole files for gzip (a gzip stream cannot be split) and stdin.
+Parquet, whole files for everything else: compressed streams cannot be split, and
+CSV, XML and one-document JSON files are read from their start.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def plan_slices(inputs: list[InputFile], rank: int, world: int) -> list[Slice]:
         size = max(f.size, 1)
         a, b = offset, offset + size
         offset = b
-        if f.kind == "jsonl":
+        if f.kind == "jsonl" and f.splittable:
             start, end = max(lo, a) - a, min(hi, b) - a
             if start < end:
                 slices.append(Slice(i, start, end))
@@ -69,13 +70,13 @@ def plan_slices(inputs: list[InputFile], rank: int, world: int) -> list[Slice]:
             owned = [g for g in range(n) if lo <= a + g * size // n < hi]
             if owned:
                 slices.append(Slice(i, owned[0], owned[-1] + 1))
-        elif lo <= a < hi:  # gzip: unsplittable, owned by whoever owns its first byte
+        elif lo <= a < hi:  # compressed, CSV, XML, one-document JSON: owned whole
             slices.append(Slice(i, 0, 1))
     return slices
 
 
 def _full_end(f: InputFile) -> int:
-    if f.kind == "jsonl":
+    if f.kind == "jsonl" and f.splittable:
         return max(f.size, 1)
     if f.kind == "parquet":
         return len(parquet_row_groups(f.path))

@@ -6,10 +6,14 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from ..config import FieldSettings
+from .csvfile import read_csv
+from .document import load_document, read_document
 from .files import InputFile
 from .jsonl import first_json_object, read_jsonl
-from .parquet import parquet_columns, parquet_id_type, parquet_schema, read_parquet
+from .parquet import parquet_id_type, read_parquet
+from .pubmed import read_pubmed
 from .slicing import Cursor, Slice
+from .sniff import check_first_records
 from .validate import Item, RecordValidator
 
 
@@ -43,15 +47,21 @@ class RecordStream:
             f = self.inputs[sl.file_index]
             if f.kind == "parquet":
                 yield from read_parquet(f, sl, resume, self.validator)
+            elif f.kind in ("csv", "tsv"):
+                yield from read_csv(f, sl, resume, self.validator)
+            elif f.kind == "xml":
+                yield from read_pubmed(f, sl, resume, self.validator)
+            elif f.kind == "json":
+                yield from read_document(f, sl, resume, self.validator)
             else:
                 yield from read_jsonl(f, sl, resume, self.validator, self.stdin)
 
 
-def check_inputs_readable(inputs: list[InputFile], validator: RecordValidator) -> None:
-    """Fail before the model loads if a Parquet input lacks the needed columns."""
-    for f in inputs:
-        if f.kind == "parquet":
-            parquet_columns(f.path, parquet_schema(f.path).names, validator)
+def check_inputs_readable(
+    inputs: list[InputFile], validator: RecordValidator, peeked: Any = None
+) -> None:
+    """Fail before the model loads on inputs the settings cannot read (see sniff.py)."""
+    check_first_records(inputs, validator.fields, validator.query_mode, peeked)
 
 
 def resolve_id_type(inputs: list[InputFile], fields: FieldSettings, peeked: Any = None) -> str:
@@ -67,7 +77,14 @@ def resolve_id_type(inputs: list[InputFile], fields: FieldSettings, peeked: Any 
     for f in inputs:
         if f.kind == "parquet":
             return parquet_id_type(f, fields)
-        obj = peeked if f.kind == "stdin" else first_json_object(f)
+        if f.kind in ("csv", "tsv"):
+            return "string"  # every CSV column is read as text
+        if f.kind == "xml":
+            return "int"  # PMIDs
+        if f.kind == "json":
+            obj = load_document(f)
+        else:
+            obj = peeked if f.kind == "stdin" else first_json_object(f)
         if isinstance(obj, dict):
             value, _ = probe.id_of(obj)
             return "int" if isinstance(value, int) and not isinstance(value, bool) else "string"

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..config import ID_FIELDS, FieldSettings
 from ..text import format_paper
+from .fields import BadField, title_and_abstract
 
 RAW_PREVIEW_CHARS = 2_000
 
@@ -80,6 +81,8 @@ class RecordValidator:
         self.query_mode = query_mode
         self.sep = sep_token
         self.id_type = id_type  # "int" or "string" (resolved), "any" for the in-memory API
+        self.no_title = 0  # records embedded without a title / an abstract, for the summary
+        self.no_abstract = 0
 
     def id_of(self, obj: dict[str, Any]) -> tuple[Any, str | None]:
         """(value, field name) of the record's id; value None when absent."""
@@ -89,6 +92,12 @@ class RecordValidator:
             if name in obj and obj[name] is not None:
                 return obj[name], name
         return None, None
+
+    def id_name(self, obj: dict[str, Any]) -> str | None:
+        """The id field a record carries (even if null), or None when it has none."""
+        if self.fields.id_field is not None:
+            return self.fields.id_field if self.fields.id_field in obj else None
+        return next((n for n in ID_FIELDS if n in obj), None)
 
     def check_id(self, value: Any) -> tuple[int | str | None, str | None]:
         """(normalised id, None) or (None, reason)."""
@@ -155,10 +164,13 @@ class RecordValidator:
             if bad:
                 return None, f"field {name!r} is not valid Unicode: {bad}"
             return q, None
-        fields = (
-            (self.fields.title_field, obj.get(self.fields.title_field)),
-            (self.fields.abstract_field, obj.get(self.fields.abstract_field)),
-        )
+        try:
+            title_v, abstract_v = title_and_abstract(
+                obj, self.fields.title_field, self.fields.abstract_field
+            )
+        except BadField as e:
+            return None, str(e)
+        fields = ((self.fields.title_field, title_v), (self.fields.abstract_field, abstract_v))
         for name, v in fields:
             if v is not None and not isinstance(v, str):
                 return None, f"field {name!r} is {json_type(v)}, expected a string or null"
@@ -168,6 +180,10 @@ class RecordValidator:
                 f"no text: {self.fields.title_field!r} and {self.fields.abstract_field!r} "
                 "are both missing or empty"
             )
+        if not (title and title.strip()):
+            self.no_title += 1
+        if not (abstract and abstract.strip()):
+            self.no_abstract += 1
         text = format_paper(title, abstract, self.sep, self.text_format)
         if not text.isascii() and unicode_problem(text):
             for name, v in fields:

@@ -140,6 +140,7 @@ class EmbedJob:
         check_inputs_readable(
             files,
             RecordValidator(s.fields, s.model.query_mode, "[SEP]", id_type, s.model.text_format),
+            peeked,
         )
         return id_type
 
@@ -190,6 +191,7 @@ class _RankRun:
             log.warning("%s: committed %s: re-embedding from there", out.path, damage)
             out.save_manifest(self.manifest)
             (out.path / "_SUCCESS").unlink(missing_ok=True)
+        self.validator: RecordValidator | None = None
 
     def run(self) -> RunSummary:
         m, out, summary = self.manifest, self.out, self.summary
@@ -220,6 +222,9 @@ class _RankRun:
             progress.close()
             sink.close()
             summary.count_shards(m, first_shard)
+            if self.validator is not None:
+                summary.no_title = self.validator.no_title
+                summary.no_abstract = self.validator.no_abstract
         summary.seconds = time.perf_counter() - self.t0
         summary.embed_s = summary.seconds - summary.load_s
         summary.first_batch_s = encoder.stats.first_batch_s
@@ -265,7 +270,9 @@ class _RankRun:
             "id_type": self.id_type,
             "text_format": "query" if s.model.query_mode else s.model.text_format,
             "adapter_tag": enc.adapter_tag,
-            "inputs": [f.display for f in self.files],
+            # a folder may hold a million files: name the first ones, count the rest
+            "inputs": [f.display for f in self.files[:100]],
+            "input_files": len(self.files),
             "generation": self.gen,
             "rank": self.rank.rank,
             "world": self.rank.world,
@@ -283,6 +290,7 @@ class _RankRun:
             self.id_type,
             s.model.text_format,
         )
+        self.validator = validator  # counts records without a title / an abstract
         cursor = Cursor(*m.cursor) if m.cursor else None
         stream = RecordStream(
             self.files, plan_slices(self.files, m.rank, m.world), validator, cursor, self.job.stdin

@@ -32,6 +32,8 @@ class RunSummary:
     embed_s: float = 0.0  # from then to the end: reading, embedding, writing
     total_rows: int = 0  # this rank's records in OUTDIR, as `specter2 status` counts them
     total_rejected: int = 0
+    no_title: int = 0  # records read in this run with no title / no abstract
+    no_abstract: int = 0
 
     @property
     def new(self) -> int:

@@ -1,0 +1,28 @@
+"""Opening an input as a stream of its decompressed bytes: plain, gzip or zstd."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import zlib
+from typing import IO, cast
+
+import zstandard
+
+from .files import InputFile
+
+# What a truncated or corrupt compressed stream raises while it is read.
+READ_ERRORS = (EOFError, OSError, zlib.error, zstandard.ZstdError)
+
+
+def open_decompressed(f: InputFile) -> IO[bytes]:
+    """The file's bytes after decompression, buffered for readline()."""
+    if f.compression == "gzip":
+        return cast(IO[bytes], gzip.open(f.path, "rb"))
+    if f.compression == "zstd":
+        raw = open(f.path, "rb")
+        reader = zstandard.ZstdDecompressor().stream_reader(
+            raw, read_across_frames=True, closefd=True
+        )
+        return cast(IO[bytes], io.BufferedReader(reader, buffer_size=1 << 20))  # type: ignore[arg-type]
+    return open(f.path, "rb", buffering=1 << 20)

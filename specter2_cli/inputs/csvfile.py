@@ -1,0 +1,196 @@
+"""CSV and TSV with a header row (RFC 4180 quoting), streamed with pyarrow's CSV reader.
+
+Every column is read as text (an id like `0704.0010` must not become a number);
+an empty field is an empty string. A record's position is its row number among
+the data rows (0-based), so a resumed run skips the rows already done. Messages
+name the physical line, counted with Python's csv module only when one is needed
+(a quoted value may span lines, so row and line numbers differ).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+from zstandard import ZstdError
+
+from ..errors import InputError
+from .compressed import open_decompressed
+from .files import InputFile
+from .slicing import Cursor, Slice
+from .validate import Item, RecordValidator, Rejected, preview
+
+BLOCK_BYTES = 16 << 20  # every row must fit in one block
+INT_TEXT = re.compile(r"-?[0-9]{1,19}")
+ROW_IN_ERROR = re.compile(r"Row #(\d+)")
+
+
+def delimiter(f: InputFile) -> str:
+    return "\t" if f.kind == "tsv" else ","
+
+
+def csv_header(f: InputFile) -> list[str]:
+    """The column names, from the header row; InputError when there is none."""
+    try:
+        with io.TextIOWrapper(open_decompressed(f), encoding="utf-8-sig", newline="") as fh:
+            row = next(csv.reader(fh, delimiter=delimiter(f)), None)
+    except (EOFError, OSError, zlib.error, ZstdError, UnicodeDecodeError, csv.Error) as e:
+        raise InputError(f"{f.display}: cannot read the header row ({e})") from e
+    if not row or not any(c.strip() for c in row):
+        raise InputError(f"{f.display}: empty file; CSV/TSV input needs a header row")
+    return row
+
+
+class CsvLines:
+    """Physical line numbers of data rows, found by reading the file with the csv module.
+
+    Asked in increasing row order (as rejects come), it reads the file once.
+    """
+
+    def __init__(self, f: InputFile) -> None:
+        self.f = f
+        self._fh: Any = None
+        self._reader: Any = None
+        self._row = -2  # the header is row -1
+
+    def line_of(self, row: int) -> int | None:
+        try:
+            if self._reader is None or row < self._row:
+                if self._fh is not None:
+                    self._fh.close()
+                raw = open_decompressed(self.f)
+                self._fh = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
+                self._reader, self._row = csv.reader(self._fh, delimiter=delimiter(self.f)), -2
+            line = self._reader.line_num + 1
+            while self._row < row:
+                line = self._reader.line_num + 1  # where the next record starts
+                next(self._reader)
+                self._row += 1
+            return line
+        except (EOFError, OSError, zlib.error, ZstdError, csv.Error, StopIteration):
+            return None
+
+
+class CsvLocation:
+    """'line N' of a data row, computed only when printed."""
+
+    __slots__ = ("_text", "lines", "row")
+
+    def __init__(self, lines: CsvLines, row: int) -> None:
+        self.lines, self.row = lines, row
+        self._text: str | None = None
+
+    def __str__(self) -> str:
+        if self._text is None:
+            n = self.lines.line_of(self.row)
+            self._text = f"line {n}" if n is not None else f"row {self.row + 1}"
+        return self._text
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def read_csv(
+    f: InputFile, sl: Slice, resume: int | None, validator: RecordValidator
+) -> Iterator[tuple[Item, Cursor]]:
+    """(record or reject, cursor after it) for each data row of the whole file."""
+    import pyarrow as pa
+
+    lines = CsvLines(f)
+    bad: dict[int, str] = {}  # data row -> why, for rows with the wrong number of fields
+    reader = _open(f, csv_header(f), bad)
+    row = 0
+
+    def emit(item: Item) -> Iterator[tuple[Item, Cursor]]:
+        if resume is None or row >= resume:
+            yield item, Cursor(sl.file_index, row + 1)
+
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            batch = None
+        except (pa.ArrowException, EOFError, OSError, zlib.error, ZstdError) as e:
+            raise _corrupt(f, e, lines) from e
+        for obj in batch.to_pylist() if batch is not None else [None]:
+            while row in bad:  # skipped by the parser: rejected in their place
+                why = bad.pop(row)
+                yield from emit(
+                    Rejected(f.display, CsvLocation(lines, row), None, why, "", sl.file_index, row)
+                )
+                row += 1
+            if obj is not None:
+                if validator.id_type == "int":
+                    _int_id(obj, validator)
+                where = CsvLocation(lines, row)
+                yield from emit(
+                    validator.validate(obj, f.display, where, preview(obj), sl.file_index, row)
+                )
+                row += 1
+        if batch is None:
+            return
+
+
+def _open(f: InputFile, names: list[str], bad: dict[int, str]) -> Any:
+    import pyarrow as pa
+    import pyarrow.csv as pc
+
+    def invalid(r: Any) -> str:
+        # r.number counts records from 1 with the header as record 1
+        row = r.number - 2 if r.number is not None else -1
+        bad[row] = (
+            f"expected {r.expected_columns} fields (as in the header), got {r.actual_columns}"
+        )
+        return "skip"
+
+    source = pa.input_stream(f.path, compression=f.compression or None)
+    try:
+        return pc.open_csv(
+            source,
+            read_options=pc.ReadOptions(block_size=BLOCK_BYTES, use_threads=False),
+            parse_options=pc.ParseOptions(
+                delimiter=delimiter(f), newlines_in_values=True, invalid_row_handler=invalid
+            ),
+            convert_options=pc.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False
+            ),
+        )
+    except (pa.ArrowException, EOFError, OSError, zlib.error, ZstdError) as e:
+        raise _corrupt(f, e) from e
+
+
+def _int_id(obj: dict[str, Any], validator: RecordValidator) -> None:
+    """With integer ids (--id-type int, --preset s2/pubmed), a decimal text id becomes an int."""
+    name = validator.id_name(obj)
+    v = obj.get(name) if name else None
+    if isinstance(v, str) and INT_TEXT.fullmatch(v):
+        obj[name] = int(v)  # type: ignore[index]
+
+
+def _corrupt(f: InputFile, e: BaseException, lines: CsvLines | None = None) -> InputError:
+    m = ROW_IN_ERROR.search(str(e))
+    if m and lines is not None:  # pyarrow counts records (the header is #1); say the line
+        n = lines.line_of(int(m.group(1)) - 2)
+        if n is not None:
+            return InputError(
+                f"{f.display}:{n}: cannot parse this {f.kind.upper()} row ({e}); check the "
+                'quoting (a stray " inside a field). Finished shards are kept: fix the file '
+                "and rerun to continue."
+            )
+    return InputError(
+        f"{f.display}: cannot read as {f.kind.upper()} ({e}); check the quoting (a stray "
+        '" inside a field) or that the file is not truncated. Finished shards are kept: '
+        "fix the file and rerun to continue."
+    )
+
+
+def csv_dicts(f: InputFile, n: int) -> Iterator[dict[str, Any]]:
+    """The first n data rows as {column: text}, read with the csv module (for a first look)."""
+    import itertools
+
+    with io.TextIOWrapper(open_decompressed(f), encoding="utf-8-sig", newline="") as fh:
+        yield from itertools.islice(csv.DictReader(fh, delimiter=delimiter(f)), n)
