@@ -139,12 +139,12 @@ def test_log_has_a_start_line_at_once_and_periodic_lines(
 def test_all_records_rejected_exits_3_without_success(
     tiny_models: dict[str, Path], tmp_path: Path
 ) -> None:
-    src = write_jsonl(tmp_path / "in.jsonl", [{"paper": i, "name": "x"} for i in range(5)])
+    src = write_jsonl(tmp_path / "in.jsonl", [{"id": i, "title": i} for i in range(5)])
     out = tmp_path / "out"
     r = invoke(["embed", str(src), "-o", str(out), *model_args(tiny_models),
                 "--on-error", "skip", "--no-progress"])  # fmt: skip
     assert r.exit_code == EXIT_INPUT, r.output
-    assert "all 5 records were rejected" in r.output and "--id-field" in r.output
+    assert "all 5 records were rejected" in r.output and "_rejects.jsonl" in r.output
     assert not (out / "_SUCCESS").exists()
     st = invoke(["status", str(out)])
     assert st.exit_code == EXIT_INPUT

@@ -192,7 +192,7 @@ class InputExtent:
         self.total: int | None = 0
         for sl in slices:
             f = inputs[sl.file_index]
-            if f.kind == "jsonl":
+            if f.kind == "jsonl" and not f.compression:  # compressed: no size to count against
                 span = (sl.file_index, sl.start, sl.end)
             elif f.kind == "parquet":
                 from ..inputs.slicing import parquet_row_groups
