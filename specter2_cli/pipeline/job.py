@@ -45,6 +45,7 @@ from ..store.outdir import OutDir
 from ..store.rejects import RejectsFile
 from ..store.shards import read_index
 from ..store.verify import drop_damaged
+from .inputcheck import verify_committed
 from .progress import InputExtent, Progress, start_line
 from .runtime import StopFlag, log
 from .sink import ShardFormat, ShardSink
@@ -121,7 +122,14 @@ class EmbedJob:
             with out.removed_on_error(made):
                 self.encoder = self._load_encoder()
         out.init_job(self._identity(id_type))
-        gen = out.join_generation(input_identity(files), rank.world, self.incremental)
+        # one rank reads all of its files from the start: a resumed run may find them changed
+        # (a bad record fixed, a download replaced) and resumes if its committed input is not
+        gen = out.join_generation(
+            input_identity(files),
+            rank.world,
+            self.incremental,
+            resume_changed=rank.world == 1 and not self.incremental,
+        )
         lock = out.lock_rank(gen.gen, rank.rank, rank.world)
         try:
             return _RankRun(self, files, rank, out, gen.gen, id_type, t0, progress).run()
@@ -208,6 +216,8 @@ class _RankRun:
         if encoder.settings != self.settings.model:
             raise UsageError("the encoder passed in was loaded with other model settings")
         summary.engine, summary.device = encoder.engine, encoder.device
+        if m.shards and self.files[0].kind != "stdin":
+            self._verify_committed_input(encoder)
         sink = self._sink(encoder)
         first_shard = len(m.shards)
         progress = self.progress
@@ -239,6 +249,15 @@ class _RankRun:
         out.save_manifest(m)
         out.mark_success_if_complete(out.generations()[self.gen])
         return summary
+
+    def _verify_committed_input(self, encoder: Encoder) -> None:
+        """Refuse to resume on input that changed under the committed shards."""
+        s, m = self.settings, self.manifest
+        log.info("checking that the input of the %d committed records is unchanged", m.rows)
+        validator = RecordValidator(s.fields, s.model.query_mode, encoder.tokenizer.sep_token,
+                                    self.id_type, s.model.text_format)  # fmt: skip
+        slices = plan_slices(self.files, m.rank, m.world)
+        verify_committed(RecordStream(self.files, slices, validator), self.files, m)
 
     def _sink(self, encoder: Encoder) -> ShardSink:
         m = self.manifest

@@ -14,6 +14,7 @@ from ..store.manifest import Manifest, ShardEntry
 from ..store.outdir import OutDir, shard_name
 from ..store.rejects import RejectsFile
 from ..store.shards import Rows, ShardWriter
+from .inputcheck import new_digest
 from .windows import Window
 
 
@@ -43,6 +44,7 @@ class ShardSink:
     on_commit: Callable[[ShardEntry], None] | None = None
     writer: ShardWriter | None = None
     windows: list[Window] = field(default_factory=list)
+    input_digest: Any = field(default_factory=new_digest)  # of the open shard's input items
 
     def add(self, w: Window, emb: np.ndarray) -> None:
         if w.records:
@@ -57,6 +59,7 @@ class ShardSink:
             faults.point("shard_write")
         self.rejects.append(w.rejects)
         self.windows.append(w)
+        self.input_digest.update(w.fingerprints)
         if w.shard_end or w.error is not None:
             self.commit()
 
@@ -87,6 +90,7 @@ class ShardSink:
             open_rows=0 if last.shard_end else last.shard_rows,
             skipped_file=self.out.save_skipped(m, len(m.shards), skipped) if skipped else None,
             sizes=self.out.file_sizes(files),
+            input_digest=self.input_digest.hexdigest(),
         )
         m.shards.append(entry)
         try:
@@ -100,6 +104,7 @@ class ShardSink:
                     (self.out.path / name).unlink(missing_ok=True)
             raise
         self.windows = []
+        self.input_digest = new_digest()
         if self.on_commit is not None:
             self.on_commit(entry)
 

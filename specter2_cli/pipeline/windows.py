@@ -17,6 +17,7 @@ from typing import Any
 from ..inputs import Cursor, InputFile, Record, Rejected
 from ..store.keys import KeyMap, KeySet, id_key, text_hash
 from ..text import Packing, pack, tokenize
+from .inputcheck import input_fingerprint
 
 
 @dataclass
@@ -34,6 +35,7 @@ class Window:
     changed: int = 0
     shard_rows: int = 0  # rows of the open shard after this window (0 when shard_end)
     error: Rejected | None = None  # --on-error fail: stop after committing this window
+    fingerprints: bytearray = field(default_factory=bytearray)  # of each input item, in order
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ def cut_windows(
     last: Cursor | None = start
     w = Window()
     for item, nxt in stream:
+        fingerprint = input_fingerprint(item)
         if isinstance(item, Record):
             verdict = keep.check(item, inputs[item.file_index])
             if isinstance(verdict, int):
@@ -132,6 +135,7 @@ def cut_windows(
                 yield w
                 return
             w.rejects.append(item)
+        w.fingerprints += fingerprint
         last = w.cursor = nxt
         if shard_rows + len(w.records) >= shard_size:
             w.shard_end = True

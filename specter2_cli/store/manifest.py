@@ -27,6 +27,7 @@ class ShardEntry:
     open_rows: int = 0  # a stop committed part of a shard: its rows so far (resume continues it)
     skipped_file: str | None = None  # incremental: _specter2/ file of the skipped ids' keys
     sizes: list[int] | None = None  # bytes of each file in `files`, to detect damage
+    input_digest: str | None = None  # of the input records it covers (pipeline.inputcheck)
 
 
 @dataclass

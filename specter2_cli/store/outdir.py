@@ -176,9 +176,17 @@ class OutDir:
         return out
 
     def join_generation(
-        self, inputs: list[dict[str, Any]], world: int, incremental: bool
+        self,
+        inputs: list[dict[str, Any]],
+        world: int,
+        incremental: bool,
+        resume_changed: bool = False,
     ) -> Generation:
-        """The generation this run belongs to: one per distinct input (incremental runs)."""
+        """The generation this run belongs to: one per distinct input (incremental runs).
+
+        With `resume_changed`, an unfinished newest run over the same paths is resumed even
+        if a file's size or time changed; the run then checks its committed input.
+        """
         stdin = inputs == [{"path": "-"}]
         while True:
             gens = self.generations()
@@ -192,6 +200,9 @@ class OutDir:
                             f"not {world}; keep the same --num-shards/array size to resume"
                         )
                     return g
+            if resume_changed and gens and self._same_paths_unfinished(gens[-1], inputs, world):
+                self._record_inputs(gens[-1], inputs)
+                return gens[-1]
             if gens and not incremental:
                 raise UsageError(
                     f"{self.path} holds embeddings of other input:\n  "
@@ -205,6 +216,22 @@ class OutDir:
             if created is not None:
                 return created
             # another rank created it first: look again
+
+    def _same_paths_unfinished(
+        self, g: Generation, inputs: list[dict[str, Any]], world: int
+    ) -> bool:
+        paths = [d["path"] for d in inputs]
+        return (
+            [d["path"] for d in g.inputs] == paths
+            and "-" not in paths
+            and g.world == world
+            and not self.generation_complete(g)
+        )
+
+    def _record_inputs(self, g: Generation, inputs: list[dict[str, Any]]) -> None:
+        """The generation now stands for the input as it is (its committed part is checked)."""
+        g.inputs = inputs
+        atomic_write_text(self.state / f"gen-{g.gen:04d}.json", json.dumps(asdict(g), indent=1))
 
     def _stdin_inputs(self, gens: list[Generation], incremental: bool) -> list[dict[str, Any]]:
         """stdin has no identity: resume its newest unfinished run, or start a new one."""
