@@ -122,6 +122,13 @@ def embed(
     shard_size: Annotated[
         int, typer.Option(help="Records per output shard (the commit unit).")
     ] = 50_000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Tokenizer threads; 0: one per CPU this process may use, less one. "
+            "The output does not depend on it."
+        ),
+    ] = 0,
     id_field: Annotated[
         str | None,
         typer.Option(
@@ -197,6 +204,7 @@ def embed(
         format=fmt.value,
         shard_size=shard_size,
         sort_window=sort_window,
+        workers=workers,
         batch_tokens=batch_tokens,
         max_batch_rows=max_batch_rows,
         on_error=on_error.value,

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
@@ -57,6 +58,7 @@ from .windows import (
     next_message,
     run_stage,
     tokenize_window,
+    tokenizer_pool,
     windows_from,
 )
 
@@ -245,10 +247,15 @@ class _RankRun:
         )
 
     def _tokenized(
-        self, encoder: Encoder, raw: queue.Queue[Message], stop: threading.Event
+        self,
+        encoder: Encoder,
+        raw: queue.Queue[Message],
+        stop: threading.Event,
+        pool: Executor | None = None,
     ) -> Callable[[], Any]:
         """The tokenizer stage: the fast tokenizer releases the GIL, so this overlaps both
-        the reader's JSON parsing and the device."""
+        the reader's JSON parsing and the device; with `pool`, --workers threads tokenize
+        chunks of each window at once (windows stay in input order)."""
         s = self.settings
         budget = s.resolved_batch_tokens(encoder.device)
         return lambda: (
@@ -259,6 +266,7 @@ class _RankRun:
                 budget,
                 s.max_batch_rows,
                 encoder.max_positions,
+                pool,
             )
             for w in windows_from(raw, stop)
         )
@@ -267,6 +275,8 @@ class _RankRun:
         raw: queue.Queue[Message] = queue.Queue(maxsize=2)
         windows: queue.Queue[Message] = queue.Queue(maxsize=3)
         halt = threading.Event()
+        workers = self.settings.resolved_workers()
+        pool = tokenizer_pool(workers)
         threads = [
             threading.Thread(
                 target=run_stage,
@@ -276,7 +286,7 @@ class _RankRun:
             ),
             threading.Thread(
                 target=run_stage,
-                args=(self._tokenized(encoder, raw, halt), windows, halt),
+                args=(self._tokenized(encoder, raw, halt, pool), windows, halt),
                 name="specter2-tokenizer",
                 daemon=True,
             ),
@@ -294,6 +304,8 @@ class _RankRun:
                 drain(q)
             for t in threads:
                 t.join(timeout=10)
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
 
     def _device_loop(
         self, encoder: Encoder, sink: ShardSink, progress: Progress, windows: queue.Queue[Message]

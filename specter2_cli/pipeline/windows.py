@@ -8,9 +8,11 @@ Stages run in threads and pass typed messages through bounded queues.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,17 +139,34 @@ def cut_windows(
 
 
 def tokenize_window(
-    w: Window, tokenizer: Any, max_length: int, budget: int, max_rows: int, max_positions: int
+    w: Window,
+    tokenizer: Any,
+    max_length: int,
+    budget: int,
+    max_rows: int,
+    max_positions: int,
+    pool: Executor | None = None,
 ) -> Window:
-    """Token ids of the window's texts, sorted and packed into token-budget batches."""
+    """Token ids of the window's texts, sorted and packed into token-budget batches
+    (tokenized in chunks by `pool`'s threads when given: same result, same order)."""
     if w.records:
-        tok = tokenize(tokenizer, [r.text for r in w.records], max_length)
+        tok = tokenize(tokenizer, [r.text for r in w.records], max_length, pool)
         w.truncated = int(tok.truncated.sum())
         w.packing = pack(tok, budget, max_rows, tokenizer.pad_token_id, max_positions=max_positions)
     return w
 
 
 # ----------------------------------------------------------------- threads and queues
+
+
+def tokenizer_pool(workers: int) -> ThreadPoolExecutor | None:
+    """Threads that tokenize chunks of a window at once (None for one worker: the stage
+    thread tokenizes). The Rust tokenizer's own thread pool is turned off unless the
+    environment asks for it, so that --workers is what sets the tokenizing threads."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if workers <= 1:
+        return None
+    return ThreadPoolExecutor(workers, thread_name_prefix="specter2-tokenizer")
 
 
 def put(q: queue.Queue[Message], item: Message, stop: threading.Event) -> bool:
