@@ -72,7 +72,7 @@ class EmbedSettings:
     model: ModelSettings = field(default_factory=ModelSettings)
     fields: FieldSettings = field(default_factory=FieldSettings)
     device: str = "auto"
-    dtype: str = "auto"  # compute dtype: auto|float16|bfloat16|float32
+    dtype: str = "auto"  # compute dtype: auto|float16|bfloat16|float32|int8 (CPU)
     output_dtype: Literal["float32", "float16"] = "float32"
     format: Format = "parquet"
     shard_size: int = 50_000

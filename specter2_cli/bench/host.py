@@ -44,6 +44,8 @@ class NullEncoder:
     device: str = "cpu"
     engine: str = "none"
     dtype: str = "float32"
+    compute_dtype: str = "float32"
+    int8: dict[str, Any] | None = None
     revisions: dict[str, str | None] = field(default_factory=dict)
     stats: EncoderStats = field(default_factory=EncoderStats)
 

@@ -38,6 +38,7 @@ class DType(str, Enum):
     float16 = "float16"
     bfloat16 = "bfloat16"
     float32 = "float32"
+    int8 = "int8"
 
 
 class OutDType(str, Enum):
@@ -107,7 +108,11 @@ def embed(
         typer.Option(help="Run one worker per device on this node, e.g. cuda:0,cuda:1 or 'all'."),
     ] = None,
     dtype: Annotated[
-        DType, typer.Option(help="Compute precision; auto: float16 on CUDA, float32 on CPU.")
+        DType,
+        typer.Option(
+            help="Compute precision; auto: float16 on CUDA, float32 on CPU. int8 (CPU, "
+            "opt-in): int8 linear layers, not exact; its cosine to fp32 goes into the metadata."
+        ),
     ] = DType.auto,
     batch_tokens: Annotated[
         int,

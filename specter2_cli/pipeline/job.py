@@ -133,11 +133,13 @@ class EmbedJob:
     def _identity(self, id_type: str) -> dict[str, Any]:
         # the resolved dtype: a CPU (fp32) job must not be resumed on a GPU in fp16 unasked
         if self.encoder is not None:
-            compute = self.encoder.dtype
+            compute = self.encoder.compute_dtype
+        elif self.settings.dtype == "int8":
+            compute = "int8"
         else:
             from ..model.loader import resolve_device, resolve_dtype
 
-            compute = resolve_dtype(self.settings.dtype, resolve_device(self.settings.device))
+            compute = str(resolve_dtype(self.settings.dtype, resolve_device(self.settings.device)))
         return self.settings.job_identity() | {
             "id_type": id_type,
             "compute_dtype": str(compute).replace("torch.", ""),
@@ -216,7 +218,8 @@ class _RankRun:
             "revisions": enc.revisions,
             "max_length": s.model.max_length,
             "normalize": s.model.normalize,
-            "compute_dtype": str(enc.dtype).replace("torch.", ""),
+            "compute_dtype": enc.compute_dtype,
+            **(enc.int8 or {}),
             "output_dtype": s.output_dtype,
             "pooling": "cls",
             "hidden_size": enc.hidden_size,
