@@ -78,12 +78,15 @@ def _print(r: dict) -> None:
     for k, v in r["stages_cpu_us_per_record"].items():
         print(f"  {k:37s} {v:8.1f}")
     print(f"bare AutoTokenizer call, 1 core: {r['bare_autotokenizer_records_per_s_1_core']} rec/s")
-    print("cores  workers  records/s  µs CPU/record  ratio to 1 core")
+    print("cores  workers  records/s  µs CPU/record  ratio to 1 core  busy  available")
     for x in r["runs"]:
         print(
             f"{x['cores']:5d}  {x['workers']:7d}  {x['records_per_s']:9d}  "
-            f"{x['cpu_us_per_record']:13d}  {x['ratio_to_one_core']:15.2f}"
+            f"{x['cpu_us_per_record']:13d}  {x['ratio_to_one_core']:15.2f}  "
+            f"{x['cores_busy']:4.2f}  {x['cores_available']:9.2f}"
         )
+    print("busy: CPU time / wall time of the run; available: the same for k threads hashing")
+    print("right after it (GIL-free): below k means other processes had the rest")
     print(json.dumps(r))
 
 

@@ -98,6 +98,28 @@ def bare_tokenizer(path: Path, tokenizer: Any) -> float:
     return len(texts) / (time.perf_counter() - t)
 
 
+def cores_available(k: int, seconds: float = 0.5) -> float:
+    """CPU time / wall time of k threads hashing (GIL released): how many of the k cores the
+    machine really gave this process just now (below k on a shared machine)."""
+    import hashlib
+    import threading
+
+    data = b"x" * (1 << 24)
+    deadline = time.perf_counter() + seconds
+
+    def spin() -> None:
+        while time.perf_counter() < deadline:
+            hashlib.sha256(data).digest()
+
+    threads = [threading.Thread(target=spin) for _ in range(k)]
+    wall, cpu = time.perf_counter(), time.process_time()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return (time.process_time() - cpu) / (time.perf_counter() - wall)
+
+
 def run_job(path: Path, tokenizer: Any, workers: int, sort_window: int, scratch: Path) -> Any:
     """One full EmbedJob with the null encoder; (seconds, CPU seconds, main-thread CPU s)."""
     from ..pipeline import EmbedJob
@@ -124,6 +146,7 @@ def run_host_bench(
     n = sum(1 for _ in open(path, "rb"))
     allowed = sorted(os.sched_getaffinity(0))
     best: dict[int, tuple[float, float, float]] = {}
+    free: dict[int, float] = {}
     stages: dict[str, float] = {}
     bare = 0.0
     with tempfile.TemporaryDirectory() as tmp:
@@ -138,6 +161,7 @@ def run_host_bench(
                 r = run_job(path, tokenizer, k, sort_window, Path(tmp))
                 if k not in best or r[0] < best[k][0]:
                     best[k] = r
+                    free[k] = cores_available(k)
         os.sched_setaffinity(0, allowed)
     one = n / best[cores[0]][0]
     runs = [
@@ -148,6 +172,8 @@ def run_host_bench(
             "cpu_us_per_record": round(cpu / n * 1e6),
             "main_thread_us_per_record": round(main / n * 1e6),
             "ratio_to_one_core": round(n / wall / one, 2),
+            "cores_busy": round(cpu / wall, 2),
+            "cores_available": round(free[k], 2),
         }
         for k, (wall, cpu, main) in sorted(best.items())
     ]
