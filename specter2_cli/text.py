@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,16 +75,31 @@ def tokenize(
     [CLS] + the first max_length - 2 tokens + [SEP]. With `pool`, chunks of texts are
     tokenized by its threads; the result is the same, in the same order.
     """
+    return tokenize_async(tokenizer, texts, max_length, pool)()
+
+
+def tokenize_async(
+    tokenizer: Any, texts: Sequence[str], max_length: int, pool: Executor | None = None
+) -> Callable[[], Tokenized]:
+    """`tokenize` in two steps: this starts the work (on `pool`'s threads when given, else
+    here and now); the returned function waits for it and finishes."""
     limit = max_length * _CHARS_PER_TOKEN_BOUND
     clipped = [t if len(t) <= limit else _clip(t, max_length) for t in texts]
-    if pool is None or len(clipped) <= CHUNK:
-        ids = encode_ids(tokenizer, clipped, max_length + 1)
-    else:
-        parts = [
-            pool.submit(encode_ids, tokenizer, clipped[i : i + CHUNK], max_length + 1)
-            for i in range(0, len(clipped), CHUNK)
-        ]
-        ids = [seq for p in parts for seq in p.result()]
+    if pool is None:
+        done = encode_ids(tokenizer, clipped, max_length + 1)
+        return lambda: _finish(tokenizer, texts, clipped, done, max_length)
+    parts = [
+        pool.submit(encode_ids, tokenizer, clipped[i : i + CHUNK], max_length + 1)
+        for i in range(0, len(clipped), CHUNK)
+    ]
+    return lambda: _finish(
+        tokenizer, texts, clipped, [seq for p in parts for seq in p.result()], max_length
+    )
+
+
+def _finish(
+    tokenizer: Any, texts: Sequence[str], clipped: list[str], ids: list[list[int]], max_length: int
+) -> Tokenized:
     # A clipped text that came out short (a wall of whitespace, say) is redone in full.
     for i, (t, c) in enumerate(zip(texts, clipped, strict=True)):
         if t is not c and len(ids[i]) <= max_length:

@@ -57,9 +57,9 @@ from .windows import (
     drain,
     next_message,
     run_stage,
-    tokenize_window,
+    start_window,
+    started_windows,
     tokenizer_pool,
-    windows_from,
 )
 
 if TYPE_CHECKING:
@@ -261,8 +261,10 @@ class _RankRun:
         chunks of each window at once (windows stay in input order)."""
         s = self.settings
         budget = s.resolved_batch_tokens(encoder.device)
-        return lambda: (
-            tokenize_window(
+        return lambda: started_windows(
+            raw,
+            stop,
+            lambda w: start_window(
                 w,
                 encoder.tokenizer,
                 s.model.max_length,
@@ -270,8 +272,8 @@ class _RankRun:
                 s.max_batch_rows,
                 encoder.max_positions,
                 pool,
-            )
-            for w in windows_from(raw, stop)
+            ),
+            depth=1 if pool is None else 2,  # without threads, starting is doing: no gain
         )
 
     def _loop(self, encoder: Encoder, sink: ShardSink, progress: Progress) -> None:
