@@ -195,7 +195,9 @@ def started_windows(
             msg = q.get(timeout=0.2)
         except queue.Empty:
             continue
-        if isinstance(msg, Failed):
+        if isinstance(msg, Failed):  # hand on what came before it, as windows_from does
+            while open_ and not stop.is_set():
+                yield open_.popleft()()
             raise msg.error
         if isinstance(msg, End):
             break
