@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -97,7 +98,7 @@ class EmbedSettings:
     model: ModelSettings = field(default_factory=ModelSettings)
     fields: FieldSettings = field(default_factory=FieldSettings)
     device: str = "auto"
-    dtype: str = "auto"  # compute dtype: auto|float16|bfloat16|float32
+    dtype: str = "auto"  # compute dtype: auto|float16|bfloat16|float32|int8 (CPU)
     output_dtype: Literal["float32", "float16"] = "float32"
     format: Format = "parquet"
     shard_size: int = 50_000
@@ -106,16 +107,25 @@ class EmbedSettings:
     max_batch_rows: int = 1_024
     on_error: OnError = "fail"
     engine: Literal["auto", "fused", "reference"] = "auto"
+    workers: int = 0  # tokenizer threads; 0: auto, see resolved_workers
 
     def __post_init__(self) -> None:
         for name in ("shard_size", "sort_window", "max_batch_rows"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name.replace('_', '-')} must be positive")
+        if self.workers < 0:
+            raise ValueError("workers must be positive (or 0 for one per usable CPU, less one)")
         if self.batch_tokens and self.batch_tokens < self.model.max_length:
             raise ValueError(
                 f"--batch-tokens ({self.batch_tokens}) must be at least --max-length "
                 f"({self.model.max_length}) so that one full-length record fits a batch"
             )
+
+    def resolved_workers(self) -> int:
+        """--workers, or one per CPU this process may use, less one for the device loop."""
+        if self.workers:
+            return self.workers
+        return default_workers()
 
     def resolved_batch_tokens(self, device: str) -> int:
         """--batch-tokens, or the default for the device: big batches keep a GPU busy
@@ -143,6 +153,12 @@ class EmbedSettings:
             "format": self.format,
             "compute_dtype": self.dtype,
         }
+
+
+def default_workers() -> int:
+    """Tokenizer threads by default: the CPUs this process may use, less one, at least 1."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cpus or 1) - 1)
 
 
 def describe_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:

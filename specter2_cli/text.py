@@ -11,11 +11,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from .fasttok import encode_ids
 
 # A WordPiece token never spans more than ~100 characters, so a text cut at a
 # whitespace boundary this far out still yields well over max_length tokens;
@@ -71,39 +74,56 @@ def _clip(text: str, max_length: int) -> str:
     return text if cut <= 0 else text[:cut]
 
 
-def _encode(tokenizer: Any, texts: list[str], max_length: int) -> list[list[int]]:
-    return list(
-        tokenizer(
-            texts,
-            add_special_tokens=True,
-            truncation=True,
-            max_length=max_length,
-            return_attention_mask=False,
-            return_token_type_ids=False,
-        )["input_ids"]
-    )
+# Texts per task when tokenizing with a thread pool: small enough to spread a window over
+# the workers with little idle tail, large enough that the Rust batch call dominates.
+CHUNK = 256
 
 
-def tokenize(tokenizer: Any, texts: Sequence[str], max_length: int) -> Tokenized:
+def tokenize(
+    tokenizer: Any, texts: Sequence[str], max_length: int, pool: Executor | None = None
+) -> Tokenized:
     """Token ids as the model card makes them (truncation at max_length), plus a truncated flag.
 
     Tokenizing at max_length + 1 tells truncated texts apart from texts of exactly
     max_length tokens; the ids are then cut to what truncation at max_length gives:
-    [CLS] + the first max_length - 2 tokens + [SEP].
+    [CLS] + the first max_length - 2 tokens + [SEP]. With `pool`, chunks of texts are
+    tokenized by its threads; the result is the same, in the same order.
     """
-    clipped = [_clip(t, max_length) for t in texts]
-    ids = _encode(tokenizer, clipped, max_length + 1)
+    return tokenize_async(tokenizer, texts, max_length, pool)()
+
+
+def tokenize_async(
+    tokenizer: Any, texts: Sequence[str], max_length: int, pool: Executor | None = None
+) -> Callable[[], Tokenized]:
+    """`tokenize` in two steps: this starts the work (on `pool`'s threads when given, else
+    here and now); the returned function waits for it and finishes."""
+    limit = max_length * _CHARS_PER_TOKEN_BOUND
+    clipped = [t if len(t) <= limit else _clip(t, max_length) for t in texts]
+    if pool is None:
+        done = encode_ids(tokenizer, clipped, max_length + 1)
+        return lambda: _finish(tokenizer, texts, clipped, done, max_length)
+    parts = [
+        pool.submit(encode_ids, tokenizer, clipped[i : i + CHUNK], max_length + 1)
+        for i in range(0, len(clipped), CHUNK)
+    ]
+    return lambda: _finish(
+        tokenizer, texts, clipped, [seq for p in parts for seq in p.result()], max_length
+    )
+
+
+def _finish(
+    tokenizer: Any, texts: Sequence[str], clipped: list[str], ids: list[list[int]], max_length: int
+) -> Tokenized:
     # A clipped text that came out short (a wall of whitespace, say) is redone in full.
     for i, (t, c) in enumerate(zip(texts, clipped, strict=True)):
         if t is not c and len(ids[i]) <= max_length:
-            ids[i] = _encode(tokenizer, [t], max_length + 1)[0]
+            ids[i] = encode_ids(tokenizer, [t], max_length + 1)[0]
     sep = tokenizer.sep_token_id
-    truncated = np.zeros(len(ids), dtype=bool)
-    for i, seq in enumerate(ids):
-        if len(seq) > max_length:
-            ids[i] = [*seq[: max_length - 1], sep]
-            truncated[i] = True
     lengths = np.fromiter((len(s) for s in ids), dtype=np.int64, count=len(ids))
+    truncated = lengths > max_length
+    for j in np.flatnonzero(truncated).tolist():
+        ids[j] = [*ids[j][: max_length - 1], sep]
+    np.minimum(lengths, max_length, out=lengths)
     return Tokenized(ids, lengths, truncated)
 
 

@@ -308,7 +308,7 @@ class Bench:
         res = self._case(
             "c",
             f"embed_files JSONL -> Parquet, engine auto, {budget:,}-token budget",
-            resolve_dtype(self.cfg.dtype, self.device),
+            "int8" if self.cfg.dtype == "int8" else resolve_dtype(self.cfg.dtype, self.device),
         )
         res.extra["batch_tokens"] = budget
         runs = itertools.count()

@@ -65,7 +65,7 @@ def bench(
         str,
         typer.Option(
             help="Compute dtype of cases b and c: auto (fp16 on CUDA, fp32 on CPU), "
-            "float16, bfloat16, float32. Case a is always float32."
+            "float16, bfloat16, float32, int8 (case c only; b runs fp32). Case a is always float32."
         ),
     ] = "auto",
     batch_tokens: Annotated[

@@ -39,6 +39,7 @@ class DType(str, Enum):
     float16 = "float16"
     bfloat16 = "bfloat16"
     float32 = "float32"
+    int8 = "int8"
 
 
 class OutDType(str, Enum):
@@ -132,7 +133,11 @@ def embed(
         typer.Option(help="Run one worker per device on this node, e.g. cuda:0,cuda:1 or 'all'."),
     ] = None,
     dtype: Annotated[
-        DType, typer.Option(help="Compute precision; auto: float16 on CUDA, float32 on CPU.")
+        DType,
+        typer.Option(
+            help="Compute precision; auto: float16 on CUDA, float32 on CPU. int8 (CPU, "
+            "opt-in): int8 linear layers, not exact; its cosine to fp32 goes into the metadata."
+        ),
     ] = DType.auto,
     batch_tokens: Annotated[
         int,
@@ -148,6 +153,13 @@ def embed(
     shard_size: Annotated[
         int, typer.Option(help="Records per output shard (the commit unit).")
     ] = 50_000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Tokenizer threads; 0: one per CPU this process may use, less one. "
+            "The output does not depend on it."
+        ),
+    ] = 0,
     id_field: Annotated[
         str | None,
         typer.Option(
@@ -268,6 +280,7 @@ def embed(
             format=fmt.value,
             shard_size=shard_size,
             sort_window=sort_window,
+            workers=workers,
             batch_tokens=batch_tokens,
             max_batch_rows=max_batch_rows,
             on_error=on_error.value,

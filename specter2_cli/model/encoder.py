@@ -63,9 +63,15 @@ class Encoder:
     adapter_tag: str | None = None  # the adapter's task tag ("[PRX]", ...), if it has one
     stats: EncoderStats = field(default_factory=EncoderStats)
     on_batch: Callable[[int, int], None] | None = None  # (rows, real tokens) after each batch
+    int8: dict[str, Any] | None = None  # --dtype int8: measured agreement with fp32
     _forward: Any = None
     _fp32_forward: Any = None
     _created: float = field(default_factory=time.perf_counter)
+
+    @property
+    def compute_dtype(self) -> str:
+        """float16, bfloat16, float32, or int8 (dynamically quantized linears)."""
+        return "int8" if self.int8 is not None else str(self.dtype).replace("torch.", "")
 
     # --------------------------------------------------------------- forward
 

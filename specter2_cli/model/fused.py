@@ -171,6 +171,7 @@ class _FusedLayer(nn.Module):
         self.num_heads = num_heads
         self.eps = eps
         self.scaling = scaling
+        self.int8: nn.ModuleDict | None = None  # int8 dynamic linears, see model/int8.py
         self.qkv_weight = _param(
             torch.cat(
                 [
@@ -207,20 +208,30 @@ class _FusedLayer(nn.Module):
             self.up_weight = _param(up.weight)
             self.up_bias = _param(up.bias)
 
+    def linear_params(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weight, bias) of a linear: qkv, q, kv, attn_out, inter, out, down, up."""
+        if name in ("q", "kv"):
+            hidden = self.qkv_weight.shape[1]
+            part = slice(None, hidden) if name == "q" else slice(hidden, None)
+            return self.qkv_weight[part], self.qkv_bias[part]
+        return getattr(self, f"{name}_weight"), getattr(self, f"{name}_bias")
+
+    def _lin(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        if self.int8 is not None:  # --dtype int8 (model/int8.py)
+            return cast(torch.Tensor, self.int8[name](x))
+        w, b = self.linear_params(name)
+        return F.linear(x, w, b)
+
     def _ffn(self, a: torch.Tensor) -> torch.Tensor:
         """BertIntermediate + BertOutput (with the bottleneck adapter), input = attention block output."""
         hidden = a.shape[-1]
-        h = F.linear(
-            F.gelu(F.linear(a, self.inter_weight, self.inter_bias)), self.out_weight, self.out_bias
-        )
+        h = self._lin("out", F.gelu(self._lin("inter", a)))
         if not self.has_adapter:
             return F.layer_norm(h + a, (hidden,), self.ln2_weight, self.ln2_bias, self.eps)
         # Adapter.pre_forward: residual = h; n = LN(h + x) with BertOutput.LayerNorm.
         n = F.layer_norm(h + a, (hidden,), self.ln2_weight, self.ln2_bias, self.eps)
         # Adapter.forward: up = W_up·ReLU(W_down·n + b_down) + b_up; out = up*scaling + h.
-        up = F.linear(
-            F.relu(F.linear(n, self.down_weight, self.down_bias)), self.up_weight, self.up_bias
-        )
+        up = self._lin("up", F.relu(self._lin("down", n)))
         if self.scaling != 1.0:
             up = up * self.scaling
         # Adapter.post_forward: LN(out + x), the same LayerNorm again.
@@ -230,12 +241,12 @@ class _FusedLayer(nn.Module):
         """Full layer: [B, L, H] -> [B, L, H]."""
         b, length, hidden = x.shape
         heads = self.num_heads
-        qkv = F.linear(x, self.qkv_weight, self.qkv_bias).view(b, length, 3, heads, hidden // heads)
+        qkv = self._lin("qkv", x).view(b, length, 3, heads, hidden // heads)
         q, k, v = qkv.transpose(1, 3).unbind(2)  # each [B, heads, L, d]
         ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         ctx = ctx.transpose(1, 2).reshape(b, length, hidden)
         a = F.layer_norm(
-            F.linear(ctx, self.attn_out_weight, self.attn_out_bias) + x,
+            self._lin("attn_out", ctx) + x,
             (hidden,),
             self.ln1_weight,
             self.ln1_bias,
@@ -249,16 +260,14 @@ class _FusedLayer(nn.Module):
         heads = self.num_heads
         d = hidden // heads
         x0 = x[:, :1]
-        q = F.linear(x0, self.qkv_weight[:hidden], self.qkv_bias[:hidden])
+        q = self._lin("q", x0)
         q = q.view(b, 1, heads, d).transpose(1, 2)  # [B, heads, 1, d]
-        kv = F.linear(x, self.qkv_weight[hidden:], self.qkv_bias[hidden:]).view(
-            b, length, 2, heads, d
-        )
+        kv = self._lin("kv", x).view(b, length, 2, heads, d)
         k, v = kv.transpose(1, 3).unbind(2)  # each [B, heads, L, d]
         ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         ctx = ctx.transpose(1, 2).reshape(b, 1, hidden)
         a = F.layer_norm(
-            F.linear(ctx, self.attn_out_weight, self.attn_out_bias) + x0,
+            self._lin("attn_out", ctx) + x0,
             (hidden,),
             self.ln1_weight,
             self.ln1_bias,

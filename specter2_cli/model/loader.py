@@ -82,9 +82,13 @@ def resolve_dtype(dtype: str, device: str) -> torch.dtype:
 
     if dtype == "auto":
         return torch.float16 if device.startswith("cuda") else torch.float32
+    if dtype == "int8":  # int8 linears, everything else in fp32 (model/int8.py)
+        if device != "cpu":
+            raise UsageError("--dtype int8 runs on the CPU only; add --device cpu")
+        return torch.float32
     table = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
     if dtype not in table:
-        raise UsageError(f"--dtype {dtype}: choose auto, float16, bfloat16 or float32")
+        raise UsageError(f"--dtype {dtype}: choose auto, float16, bfloat16, float32 or int8")
     return table[dtype]
 
 
@@ -147,6 +151,9 @@ def _load(settings: ModelSettings, device: str, dtype: str, engine: str) -> Enco
     chosen, forward = _forward_for(model, settings, engine)
     if forward is not model:
         forward = forward.to(device=dev, dtype=torch_dtype).eval()
+    int8 = None
+    if dtype == "int8":
+        forward, int8 = _int8(forward, chosen, tokenizer, settings)
     return Encoder(
         tokenizer=tokenizer,
         model=model,
@@ -158,8 +165,28 @@ def _load(settings: ModelSettings, device: str, dtype: str, engine: str) -> Enco
         max_positions=int(model.config.max_position_embeddings),
         revisions=revisions,
         adapter_tag=tag,
+        int8=int8,
         _forward=forward,
     )
+
+
+def _int8(
+    forward: Any, engine: str, tokenizer: Any, settings: ModelSettings
+) -> tuple[Any, dict[str, Any]]:
+    """The int8 copy of the fused forward pass and its measured agreement with fp32."""
+    if engine != "fused":
+        raise UsageError("--dtype int8 needs the fused engine; drop --engine reference")
+    from .int8 import agreement, quantize_int8
+
+    q = quantize_int8(forward)
+    found = agreement(forward, q, tokenizer, settings.max_length)
+    log.info(
+        "--dtype int8: cosine to fp32 on %d probe papers: min %.6f, mean %.6f",
+        found["int8_probe_records"],
+        found["int8_cosine_to_fp32_min"],
+        found["int8_cosine_to_fp32_mean"],
+    )
+    return q, found
 
 
 def _load_base(settings: ModelSettings) -> tuple[Any, Any]:

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
@@ -60,8 +61,9 @@ from .windows import (
     drain,
     next_message,
     run_stage,
-    tokenize_window,
-    windows_from,
+    start_window,
+    started_windows,
+    tokenizer_pool,
 )
 
 if TYPE_CHECKING:
@@ -163,11 +165,13 @@ class EmbedJob:
     def _identity(self, id_type: str) -> dict[str, Any]:
         # the resolved dtype: a CPU (fp32) job must not be resumed on a GPU in fp16 unasked
         if self.encoder is not None:
-            compute = self.encoder.dtype
+            compute = self.encoder.compute_dtype
+        elif self.settings.dtype == "int8":
+            compute = "int8"
         else:
             from ..model.loader import resolve_device, resolve_dtype
 
-            compute = resolve_dtype(self.settings.dtype, resolve_device(self.settings.device))
+            compute = str(resolve_dtype(self.settings.dtype, resolve_device(self.settings.device)))
         return self.settings.job_identity() | {
             "id_type": id_type,
             "compute_dtype": str(compute).replace("torch.", ""),
@@ -282,7 +286,8 @@ class _RankRun:
             "revisions": enc.revisions,
             "max_length": s.model.max_length,
             "normalize": s.model.normalize,
-            "compute_dtype": str(enc.dtype).replace("torch.", ""),
+            "compute_dtype": enc.compute_dtype,
+            **(enc.int8 or {}),
             "output_dtype": s.output_dtype,
             "pooling": "cls",
             "hidden_size": enc.hidden_size,
@@ -329,28 +334,38 @@ class _RankRun:
         )
 
     def _tokenized(
-        self, encoder: Encoder, raw: queue.Queue[Message], stop: threading.Event
+        self,
+        encoder: Encoder,
+        raw: queue.Queue[Message],
+        stop: threading.Event,
+        pool: Executor | None = None,
     ) -> Callable[[], Any]:
         """The tokenizer stage: the fast tokenizer releases the GIL, so this overlaps both
-        the reader's JSON parsing and the device."""
+        the reader's JSON parsing and the device; with `pool`, --workers threads tokenize
+        chunks of each window at once (windows stay in input order)."""
         s = self.settings
         budget = s.resolved_batch_tokens(encoder.device)
-        return lambda: (
-            tokenize_window(
+        return lambda: started_windows(
+            raw,
+            stop,
+            lambda w: start_window(
                 w,
                 encoder.tokenizer,
                 s.model.max_length,
                 budget,
                 s.max_batch_rows,
                 encoder.max_positions,
-            )
-            for w in windows_from(raw, stop)
+                pool,
+            ),
+            depth=1 if pool is None else 2,  # without threads, starting is doing: no gain
         )
 
     def _loop(self, encoder: Encoder, sink: ShardSink, progress: Progress) -> None:
         raw: queue.Queue[Message] = queue.Queue(maxsize=2)
         windows: queue.Queue[Message] = queue.Queue(maxsize=3)
         halt = threading.Event()
+        workers = self.settings.resolved_workers()
+        pool = tokenizer_pool(workers)
         threads = [
             threading.Thread(
                 target=run_stage,
@@ -360,7 +375,7 @@ class _RankRun:
             ),
             threading.Thread(
                 target=run_stage,
-                args=(self._tokenized(encoder, raw, halt), windows, halt),
+                args=(self._tokenized(encoder, raw, halt, pool), windows, halt),
                 name="specter2-tokenizer",
                 daemon=True,
             ),
@@ -378,6 +393,8 @@ class _RankRun:
                 drain(q)
             for t in threads:
                 t.join(timeout=10)
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
 
     def _device_loop(
         self, encoder: Encoder, sink: ShardSink, progress: Progress, windows: queue.Queue[Message]

@@ -8,15 +8,18 @@ Stages run in threads and pass typed messages through bounded queues.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..inputs import Cursor, InputFile, Record, Rejected
 from ..store.keys import KeyMap, KeySet, id_key, text_hash
-from ..text import Packing, pack, tokenize
+from ..text import Packing, pack, tokenize_async
 from .inputcheck import input_fingerprint
 
 
@@ -153,17 +156,83 @@ def cut_windows(
 
 
 def tokenize_window(
-    w: Window, tokenizer: Any, max_length: int, budget: int, max_rows: int, max_positions: int
+    w: Window,
+    tokenizer: Any,
+    max_length: int,
+    budget: int,
+    max_rows: int,
+    max_positions: int,
+    pool: Executor | None = None,
 ) -> Window:
-    """Token ids of the window's texts, sorted and packed into token-budget batches."""
-    if w.records:
-        tok = tokenize(tokenizer, [r.text for r in w.records], max_length)
+    """Token ids of the window's texts, sorted and packed into token-budget batches
+    (tokenized in chunks by `pool`'s threads when given: same result, same order)."""
+    return start_window(w, tokenizer, max_length, budget, max_rows, max_positions, pool)()
+
+
+def start_window(
+    w: Window,
+    tokenizer: Any,
+    max_length: int,
+    budget: int,
+    max_rows: int,
+    max_positions: int,
+    pool: Executor | None = None,
+) -> Callable[[], Window]:
+    """`tokenize_window` in two steps: start tokenizing; the returned function packs."""
+    if not w.records:
+        return lambda: w
+    started = tokenize_async(tokenizer, [r.text for r in w.records], max_length, pool)
+
+    def finish() -> Window:
+        tok = started()
         w.truncated = int(tok.truncated.sum())
         w.packing = pack(tok, budget, max_rows, tokenizer.pad_token_id, max_positions=max_positions)
-    return w
+        return w
+
+    return finish
+
+
+def started_windows(
+    q: queue.Queue[Message],
+    stop: threading.Event,
+    start: Callable[[Window], Callable[[], Window]],
+    depth: int = 2,
+) -> Iterator[Window]:
+    """The upstream windows, each `start`ed and finished in input order. With depth 2, when
+    the next window is already waiting it is started before the previous one is finished,
+    so the tokenizer threads keep working while this thread packs; never more than `depth`
+    are open, and a window is never held back waiting for input."""
+    open_: deque[Callable[[], Window]] = deque()
+    while not stop.is_set():
+        if open_ and (len(open_) >= depth or q.empty()):
+            yield open_.popleft()()
+            continue
+        try:
+            msg = q.get(timeout=0.2)
+        except queue.Empty:
+            continue
+        if isinstance(msg, Failed):  # hand on what came before it, as windows_from does
+            while open_ and not stop.is_set():
+                yield open_.popleft()()
+            raise msg.error
+        if isinstance(msg, End):
+            break
+        open_.append(start(msg))
+    while open_ and not stop.is_set():
+        yield open_.popleft()()
 
 
 # ----------------------------------------------------------------- threads and queues
+
+
+def tokenizer_pool(workers: int) -> ThreadPoolExecutor | None:
+    """Threads that tokenize chunks of a window at once (None for one worker: the stage
+    thread tokenizes). The Rust tokenizer's own thread pool is turned off unless the
+    environment asks for it, so that --workers is what sets the tokenizing threads."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if workers <= 1:
+        return None
+    return ThreadPoolExecutor(workers, thread_name_prefix="specter2-tokenizer")
 
 
 def put(q: queue.Queue[Message], item: Message, stop: threading.Event) -> bool:
