@@ -62,6 +62,8 @@ class FakeEncoder:
     tokenizer: FakeTokenizer = field(default_factory=FakeTokenizer)
     device: str = "cpu"
     dtype: str = "float32"
+    compute_dtype: str = "float32"
+    int8: dict[str, Any] | None = None
     engine: str = "fake"
     max_positions: int = 512
     revisions: dict[str, str | None] = field(default_factory=dict)

@@ -46,6 +46,8 @@ class NullEncoder:
     dtype: str = "float32"
     compute_dtype: str = "float32"
     int8: dict[str, Any] | None = None
+    adapter_tag: str | None = None
+    on_batch: Any = None
     revisions: dict[str, str | None] = field(default_factory=dict)
     stats: EncoderStats = field(default_factory=EncoderStats)
 
