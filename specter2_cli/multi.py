@@ -80,6 +80,10 @@ def run_devices(spec: str, argv: list[str], shard_index: int | None, num_shards:
     outer = detect_rank(shard_index, num_shards)
     d = len(devices)
     base = strip_options(argv)
+    if not _names_workers(base):
+        from .config import default_workers
+
+        base += share_workers(default_workers() + 1, d)
     procs: list[subprocess.Popen[bytes]] = []
 
     def forward(signum: int, frame: Any) -> None:
@@ -132,3 +136,14 @@ def _die_with(parent: int) -> None:
         return
     if os.getppid() != parent:  # the parent died before prctl took effect
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+def share_workers(cpus: int, devices: int) -> list[str]:
+    """--workers for each of `devices` workers: the node's CPUs shared among their tokenizer
+    threads (one CPU each left for the device loop), instead of every worker taking them all."""
+    return ["--workers", str(max(1, cpus // devices - 1))]
+
+
+def _names_workers(argv: list[str]) -> bool:
+    given = any(a == "--workers" or a.startswith("--workers=") for a in argv)
+    return given or bool(os.environ.get("SPECTER2_WORKERS"))

@@ -215,3 +215,11 @@ def test_devices_runs_one_worker_per_device(
     merge(single, tmp_path / "b.parquet")
     a, b = pq.read_table(tmp_path / "a.parquet"), pq.read_table(tmp_path / "b.parquet")
     assert a.column("id").to_pylist() == b.column("id").to_pylist()
+
+
+def test_devices_share_the_cpus_among_workers() -> None:
+    from specter2_cli.multi import share_workers
+
+    assert share_workers(16, 4) == ["--workers", "3"]  # 4 CPUs each: 3 tokenizing, 1 device loop
+    assert share_workers(16, 1) == ["--workers", "15"]
+    assert share_workers(2, 8) == ["--workers", "1"]
