@@ -5,7 +5,8 @@
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #       --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
 #       --platform manylinux2014_x86_64 -d .whl \
-#       transformers==4.57.6 tokenizers==0.22.2 huggingface_hub==0.36.2 adapters==1.3.0
+#       transformers==4.57.6 tokenizers==0.22.2 huggingface_hub==0.36.2 adapters==1.3.0 \
+#       zstandard==0.25.0
 # Then run this script on the GPU host from the repository root (with .whl/ beside it);
 # results go to $OUT (default ./gpu-results). Not yet run on a GPU: expect to adjust.
 set -uo pipefail
