@@ -211,7 +211,7 @@ def started_windows(
             msg = q.get(timeout=0.2)
         except queue.Empty:
             continue
-        if isinstance(msg, Failed):  # hand on what came before it, as windows_from does
+        if isinstance(msg, Failed):  # hand on the windows that came before it
             while open_ and not stop.is_set():
                 yield open_.popleft()()
             raise msg.error
@@ -244,20 +244,6 @@ def put(q: queue.Queue[Message], item: Message, stop: threading.Event) -> bool:
         except queue.Full:
             continue
     return False
-
-
-def windows_from(q: queue.Queue[Message], stop: threading.Event) -> Iterator[Window]:
-    """The windows of an upstream stage until it ends; re-raises what it failed with."""
-    while not stop.is_set():
-        try:
-            msg = q.get(timeout=0.2)
-        except queue.Empty:
-            continue
-        if isinstance(msg, End):
-            return
-        if isinstance(msg, Failed):
-            raise msg.error
-        yield msg
 
 
 def run_stage(
