@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from specter2_cli.model.fused import FusedBertEncoder, UnsupportedModel
+from specter2_cli.model.unpad import onednn_linear_ok, unpad
 from specter2_cli.synthetic import ADAPTER_NAMES
 
 TOL = 1e-5
@@ -84,10 +85,24 @@ def _reference(
         return model(**enc).last_hidden_state[:, 0, :]
 
 
-def _fused(models: dict[str, Any], name: str | None) -> FusedBertEncoder:
-    return FusedBertEncoder.from_adapter_model(models["base" if name is None else "adapters"], name)
+def _fused(
+    models: dict[str, Any], name: str | None, kernels: str = "unpadded-onednn"
+) -> FusedBertEncoder:
+    fused = FusedBertEncoder.from_adapter_model(
+        models["base" if name is None else "adapters"], name
+    )
+    unpadded, lin = kernels.split("-")
+    if lin == "onednn" and not onednn_linear_ok():
+        pytest.skip("oneDNN linear not available in this torch build")
+    fused.set_cpu_kernels(unpad=unpadded == "unpadded", onednn=lin == "onednn")
+    return fused
 
 
+# The CPU forward passes: without padding (oneDNN or aten linears) and the padded one.
+KERNELS = ["unpadded-onednn", "unpadded-aten", "padded-aten"]
+
+
+@pytest.mark.parametrize("kernels", KERNELS)
 @pytest.mark.parametrize("name", [None, *ADAPTER_NAMES])
 @pytest.mark.parametrize(
     "texts",
@@ -95,11 +110,11 @@ def _fused(models: dict[str, Any], name: str | None) -> FusedBertEncoder:
     ids=["mixed", "same", "one", "long", "long_nopad"],
 )
 def test_matches_model_card_recipe(
-    models: dict[str, Any], tokenizer: Any, name: str | None, texts: list[str]
+    models: dict[str, Any], tokenizer: Any, name: str | None, texts: list[str], kernels: str
 ) -> None:
     enc = _encode(tokenizer, texts)
     ref = _reference(models, name, enc)
-    fused = _fused(models, name)
+    fused = _fused(models, name, kernels)
     with torch.inference_mode():
         got = fused(enc["input_ids"], enc["attention_mask"])
         assert got.shape == ref.shape and got.dtype == torch.float32
@@ -120,6 +135,39 @@ def test_batches_really_exercise_padding_and_truncation(tokenizer: Any) -> None:
     assert long_full["input_ids"].shape[1] == 512 and bool(long_full["attention_mask"].all())
 
 
+def test_left_padding_takes_the_padded_pass(models: dict[str, Any], tokenizer: Any) -> None:
+    """A mask that is not right padding (here: left) must not be read as real-token runs."""
+    left = dict(
+        tokenizer(
+            MIXED,
+            padding=True,
+            return_tensors="pt",
+            return_token_type_ids=False,
+            padding_side="left",
+        )
+    )
+    assert not bool(left["attention_mask"][:, 0].all())  # really left-padded
+    ref = _reference(models, "proximity", left)
+    with torch.inference_mode():
+        got = _fused(models, "proximity")(left["input_ids"], left["attention_mask"])
+    assert (got - ref).abs().max().item() <= TOL
+
+
+def test_unpad_runs_and_indices() -> None:
+    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 0], [1, 1, 0, 0], [1, 1, 1, 1]])
+    u = unpad(mask, 4, 4)
+    assert u is not None
+    assert u.groups == ((0, 2, 3), (6, 1, 2), (8, 1, 4))
+    assert u.cls.tolist() == [0, 3, 6, 8]
+    assert u.index.tolist() == [0, 1, 2, 4, 5, 6, 8, 9, 12, 13, 14, 15]
+    assert u.positions.tolist() == [0, 1, 2, 0, 1, 2, 0, 1, 0, 1, 2, 3]
+    assert unpad(torch.tensor([[0, 1, 1], [1, 1, 1]]), 2, 3) is None  # left padding
+    assert unpad(torch.tensor([[1, 0, 1]]), 1, 3) is None  # a hole
+    assert unpad(torch.tensor([[0, 0, 0]]), 1, 3) is None  # an empty row
+    full = unpad(None, 2, 3)
+    assert full is not None and full.groups == ((0, 2, 3),) and full.tokens == 6
+
+
 @pytest.mark.parametrize("name", ADAPTER_NAMES)
 def test_adapter_changes_the_output(models: dict[str, Any], tokenizer: Any, name: str) -> None:
     enc = _encode(tokenizer, MIXED)
@@ -129,8 +177,9 @@ def test_adapter_changes_the_output(models: dict[str, Any], tokenizer: Any, name
     assert (adapted - base).abs().max().item() > 1e-2
 
 
-def test_padding_does_not_leak(models: dict[str, Any], tokenizer: Any) -> None:
-    fused = _fused(models, "proximity")
+@pytest.mark.parametrize("kernels", KERNELS)
+def test_padding_does_not_leak(models: dict[str, Any], tokenizer: Any, kernels: str) -> None:
+    fused = _fused(models, "proximity", kernels)
     with torch.inference_mode():
         batch = fused(**{k: v for k, v in _encode(tokenizer, MIXED).items()})
         for i, text in enumerate(MIXED):

@@ -39,6 +39,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .unpad import Unpadded, linear, onednn_linear_ok, unpad
+
 __all__ = ["FusedBertEncoder", "UnsupportedModel"]
 
 
@@ -170,8 +172,10 @@ class _FusedLayer(nn.Module):
         sa = attn.self
         self.num_heads = num_heads
         self.eps = eps
+        self.hidden = int(_base_linear(sa.query).weight.shape[1])
         self.scaling = scaling
         self.int8: nn.ModuleDict | None = None  # int8 dynamic linears, see model/int8.py
+        self.onednn = False  # fp32 CPU linears through oneDNN (model/unpad.py)
         self.qkv_weight = _param(
             torch.cat(
                 [
@@ -216,26 +220,29 @@ class _FusedLayer(nn.Module):
             return self.qkv_weight[part], self.qkv_bias[part]
         return getattr(self, f"{name}_weight"), getattr(self, f"{name}_bias")
 
-    def _lin(self, name: str, x: torch.Tensor) -> torch.Tensor:
+    def _lin(self, name: str, x: torch.Tensor, gelu: bool = False) -> torch.Tensor:
         if self.int8 is not None:  # --dtype int8 (model/int8.py)
-            return cast(torch.Tensor, self.int8[name](x))
+            y = cast(torch.Tensor, self.int8[name](x))
+            return F.gelu(y) if gelu else y
         w, b = self.linear_params(name)
-        return F.linear(x, w, b)
+        if self.onednn and x.dim() == 2:
+            return linear(x, w, b, gelu=gelu, onednn=True)
+        y = F.linear(x, w, b)
+        return F.gelu(y) if gelu else y
 
     def _ffn(self, a: torch.Tensor) -> torch.Tensor:
         """BertIntermediate + BertOutput (with the bottleneck adapter), input = attention block output."""
-        hidden = a.shape[-1]
-        h = self._lin("out", F.gelu(self._lin("inter", a)))
+        h = self._lin("out", self._lin("inter", a, gelu=True))
         if not self.has_adapter:
-            return F.layer_norm(h + a, (hidden,), self.ln2_weight, self.ln2_bias, self.eps)
+            return F.layer_norm(h + a, (self.hidden,), self.ln2_weight, self.ln2_bias, self.eps)
         # Adapter.pre_forward: residual = h; n = LN(h + x) with BertOutput.LayerNorm.
-        n = F.layer_norm(h + a, (hidden,), self.ln2_weight, self.ln2_bias, self.eps)
+        n = F.layer_norm(h + a, (self.hidden,), self.ln2_weight, self.ln2_bias, self.eps)
         # Adapter.forward: up = W_up·ReLU(W_down·n + b_down) + b_up; out = up*scaling + h.
         up = self._lin("up", F.relu(self._lin("down", n)))
         if self.scaling != 1.0:
             up = up * self.scaling
         # Adapter.post_forward: LN(out + x), the same LayerNorm again.
-        return F.layer_norm(up + h + a, (hidden,), self.ln2_weight, self.ln2_bias, self.eps)
+        return F.layer_norm(up + h + a, (self.hidden,), self.ln2_weight, self.ln2_bias, self.eps)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         """Full layer: [B, L, H] -> [B, L, H]."""
@@ -247,7 +254,7 @@ class _FusedLayer(nn.Module):
         ctx = ctx.transpose(1, 2).reshape(b, length, hidden)
         a = F.layer_norm(
             self._lin("attn_out", ctx) + x,
-            (hidden,),
+            (self.hidden,),
             self.ln1_weight,
             self.ln1_bias,
             self.eps,
@@ -268,12 +275,60 @@ class _FusedLayer(nn.Module):
         ctx = ctx.transpose(1, 2).reshape(b, 1, hidden)
         a = F.layer_norm(
             self._lin("attn_out", ctx) + x0,
-            (hidden,),
+            (self.hidden,),
             self.ln1_weight,
             self.ln1_bias,
             self.eps,
         )
         return self._ffn(a)[:, 0]
+
+    def forward_unpadded(self, x: torch.Tensor, u: Unpadded) -> torch.Tensor:
+        """Full layer over real tokens only: [T, H] -> [T, H], attention per equal-length run."""
+        hidden = x.shape[-1]
+        heads = self.num_heads
+        d = hidden // heads
+        qkv = self._lin("qkv", x)
+        ctx = torch.empty_like(x)
+        for first, rows, length in u.groups:
+            end = first + rows * length
+            part = qkv[first:end].view(rows, length, 3, heads, d)
+            q, k, v = part.transpose(1, 3).unbind(2)  # each [rows, heads, L, d]
+            out = F.scaled_dot_product_attention(q, k, v)
+            ctx[first:end].view(rows, length, heads, d).copy_(out.transpose(1, 2))
+        a = F.layer_norm(
+            self._lin("attn_out", ctx) + x,
+            (self.hidden,),
+            self.ln1_weight,
+            self.ln1_bias,
+            self.eps,
+        )
+        return self._ffn(a)
+
+    def forward_unpadded_cls(self, x: torch.Tensor, u: Unpadded) -> torch.Tensor:
+        """Last layer over real tokens, CLS rows only: [T, H] -> [B, H]."""
+        hidden = x.shape[-1]
+        heads = self.num_heads
+        d = hidden // heads
+        x0 = x[u.cls]
+        q_all = self._lin("q", x0)
+        kv = self._lin("kv", x)
+        ctx = torch.empty_like(x0)
+        row = 0
+        for first, rows, length in u.groups:
+            part = kv[first : first + rows * length].view(rows, length, 2, heads, d)
+            k, v = part.transpose(1, 3).unbind(2)  # each [rows, heads, L, d]
+            q = q_all[row : row + rows].view(rows, 1, heads, d).transpose(1, 2)
+            out = F.scaled_dot_product_attention(q, k, v)  # [rows, heads, 1, d]
+            ctx[row : row + rows] = out.reshape(rows, hidden)
+            row += rows
+        a = F.layer_norm(
+            self._lin("attn_out", ctx) + x0,
+            (self.hidden,),
+            self.ln1_weight,
+            self.ln1_bias,
+            self.eps,
+        )
+        return self._ffn(a)
 
 
 def _base_linear(module: Any) -> nn.Linear:
@@ -383,6 +438,27 @@ class FusedBertEncoder(nn.Module):
         if not layers:
             raise UnsupportedModel("BERT config field num_hidden_layers=0 is not supported")
         self.layers = nn.ModuleList(layers)
+        # CPU kernels (model/unpad.py): padding-free batches; oneDNN fp32 linears where
+        # they are present and agree with F.linear. `set_cpu_kernels` changes both.
+        self.unpad_cpu = True
+        self.set_cpu_kernels(unpad=True, onednn=onednn_linear_ok())
+
+    def set_cpu_kernels(self, unpad: bool, onednn: bool) -> None:
+        """On a CPU: run batches without their padding (`unpad`) and linears through oneDNN."""
+        self.unpad_cpu = unpad
+        for layer in self.layers:
+            cast(_FusedLayer, layer).onednn = onednn
+
+    @property
+    def cpu_kernels(self) -> str:
+        """What the CPU forward pass uses, for logs and reports: e.g. "unpadded, oneDNN"."""
+        onednn = bool(self.layers) and cast(_FusedLayer, self.layers[0]).onednn
+        return ", ".join(
+            [
+                "unpadded" if self.unpad_cpu else "padded",
+                "oneDNN linears" if onednn else "aten linears",
+            ]
+        )
 
     @classmethod
     def from_adapter_model(cls, model: Any, adapter_name: str | None) -> FusedBertEncoder:
@@ -411,7 +487,8 @@ class FusedBertEncoder(nn.Module):
         `input_ids` [B, L] (token_type_ids all zero), `attention_mask` [B, L] of 0/1 or None
         for "all ones". A mask that lives on the CPU and is all ones is dropped; a mask on an
         accelerator is used as given (checking it would cost a device sync), so pass None
-        for unpadded batches there.
+        for unpadded batches there. On a CPU a right-padded batch runs over its real
+        tokens only (`set_cpu_kernels`; model/unpad.py); other masks use the padded pass.
         """
         if input_ids.dim() != 2:
             raise ValueError(
@@ -424,17 +501,22 @@ class FusedBertEncoder(nn.Module):
             )
         dtype = self.word_embeddings.dtype
         hidden = self.hidden_size
+        if attention_mask is not None and tuple(attention_mask.shape) != (b, length):
+            raise ValueError(
+                f"attention_mask shape {tuple(attention_mask.shape)} != input_ids shape {(b, length)}"
+            )
+        if self.unpad_cpu and input_ids.device.type == "cpu":
+            u = unpad(attention_mask, b, length)
+            if u is not None:
+                return self._forward_unpadded(input_ids, u)
 
         mask: torch.Tensor | None = None
-        if attention_mask is not None:
-            if tuple(attention_mask.shape) != (b, length):
-                raise ValueError(
-                    f"attention_mask shape {tuple(attention_mask.shape)} != input_ids shape {(b, length)}"
-                )
-            if attention_mask.device.type != "cpu" or not bool(attention_mask.all()):
-                # Additive mask, built once, broadcast over heads and query rows: [B, 1, 1, L].
-                keep = attention_mask.to(device=self.word_embeddings.device, dtype=dtype)
-                mask = ((1.0 - keep) * torch.finfo(dtype).min)[:, None, None, :]
+        if attention_mask is not None and (
+            attention_mask.device.type != "cpu" or not bool(attention_mask.all())
+        ):
+            # Additive mask, built once, broadcast over heads and query rows: [B, 1, 1, L].
+            keep = attention_mask.to(device=self.word_embeddings.device, dtype=dtype)
+            mask = ((1.0 - keep) * torch.finfo(dtype).min)[:, None, None, :]
 
         x = F.embedding(input_ids, self.word_embeddings) + self.token_type_embedding
         x = x + self.position_embeddings[:length]
@@ -443,3 +525,14 @@ class FusedBertEncoder(nn.Module):
             x = layer(x, mask)
         last = cast(_FusedLayer, self.layers[-1])
         return last.forward_cls(x, mask)
+
+    def _forward_unpadded(self, input_ids: torch.Tensor, u: Unpadded) -> torch.Tensor:
+        """The same forward pass over the batch's real tokens only (CPU)."""
+        hidden = self.hidden_size
+        ids = input_ids.reshape(-1)[u.index]
+        x = F.embedding(ids, self.word_embeddings) + self.token_type_embedding
+        x = x + self.position_embeddings[u.positions]
+        x = F.layer_norm(x, (hidden,), self.emb_ln_weight, self.emb_ln_bias, self.eps)
+        for layer in self.layers[:-1]:
+            x = cast(_FusedLayer, layer).forward_unpadded(x, u)
+        return cast(_FusedLayer, self.layers[-1]).forward_unpadded_cls(x, u)
