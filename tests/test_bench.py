@@ -31,7 +31,7 @@ def report() -> dict:
 
 def test_report_has_every_case_and_positive_rates(report: dict) -> None:
     assert set(report) >= {"machine", "config", "model", "corpus", "cases", "ratios", "accuracy"}
-    assert set(report["cases"]) == {"a", "b", "c"}
+    assert set(report["cases"]) == {"a", "b", "o", "c"}  # auto on a CPU with onnxruntime
     for r in report["cases"].values():
         for key in ("seconds", "papers_per_s", "tokens_per_s", "padding_efficiency"):
             assert r[key] > 0, (r["case"], key)
@@ -42,14 +42,16 @@ def test_report_has_every_case_and_positive_rates(report: dict) -> None:
     # Every case saw the same real tokens (same truncation), the tool's engine is the fused one.
     assert len({r["real_tokens"] for r in report["cases"].values()}) == 1
     assert report["cases"]["c"]["extra"]["engine"] == "fused"
-    assert set(report["ratios"]) == {"c/a", "c/b", "b/a"}
+    assert report["cases"]["c"]["extra"]["kernels"].startswith("unpadded")
+    assert report["cases"]["o"]["extra"]["onnxruntime"]
+    assert set(report["ratios"]) == {"c/a", "c/b", "c/o", "b/a", "o/a"}
     assert report["model"]["shape"]["layers"] == 1
     assert report["model"]["shape"]["vocab_size"] == 31_090
     assert report["machine"]["cpu_count"] >= 1
 
 
 def test_tool_matches_fp32_reference(report: dict) -> None:
-    for key in ("b", "c"):
+    for key in ("b", "o", "c"):
         acc = report["accuracy"][key]
         assert acc["compared"] == 12
         assert acc["min_cosine"] > 0.9999
@@ -59,7 +61,7 @@ def test_tool_matches_fp32_reference(report: dict) -> None:
 def test_table_names_shape_and_cases(report: dict) -> None:
     table = format_report(report)
     assert "1 layers, hidden 32" in table
-    for name in ("model-card loop", "best plain recipe", "specter2 embed", "c/a"):
+    for name in ("model-card loop", "best plain recipe", "ONNX Runtime", "specter2 embed", "c/o"):
         assert name in table
 
 
@@ -96,6 +98,21 @@ def test_cli_writes_json(tmp_path: Path) -> None:
     assert rep["ratios"].keys() == {"c/a"}
     assert rep["accuracy"]["c"]["max_abs_diff"] <= 1e-5
     assert "c/a" in result.output
+
+
+def test_case_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    from specter2_cli.bench import onnx
+    from specter2_cli.bench.run import chosen_cases
+
+    assert chosen_cases(("auto",), "cpu") == ["a", "b", "o", "c"]
+    assert chosen_cases(("auto",), "cuda") == ["a", "b", "c"]
+    assert chosen_cases(("c", "a"), "cpu") == ["a", "c"]
+    with pytest.raises(ValueError, match="CPU only"):
+        chosen_cases(("o",), "cuda")
+    monkeypatch.setattr(onnx, "ort_available", lambda: False)
+    assert chosen_cases(("auto",), "cpu") == ["a", "b", "c"]
+    with pytest.raises(ValueError, match=r"specter2-cli\[onnx\]"):
+        chosen_cases(("a", "o"), "cpu")
 
 
 def test_cli_rejects_unknown_case() -> None:

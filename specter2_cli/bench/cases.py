@@ -1,4 +1,4 @@
-"""The three cases: the model-card loop (a), the best plain recipe (b) and this tool (c)."""
+"""The cases: the model-card loop (a), the best plain recipe (b), ONNX Runtime (o), this tool (c)."""
 
 from __future__ import annotations
 
@@ -69,9 +69,10 @@ def card_loop(tok: Any, model: Any, texts: list[str], device: str) -> tuple[np.n
 
 
 def plain_recipe(
-    tok: Any, model: Any, texts: list[str], device: str, budget: int
+    tok: Any, forward: Callable[[Any, Any], Any], texts: list[str], device: str, budget: int
 ) -> tuple[np.ndarray, int, int, int]:
-    """Case b: tokenize all, sort by length, token-budget batches, one copy back at the end.
+    """Case b (and o): tokenize all, sort by length, token-budget batches, one copy back at
+    the end. `forward(input_ids, attention_mask)` returns the batch's CLS vectors.
 
     Returns (CLS vectors in input order, real tokens, padded tokens, batches).
     """
@@ -88,9 +89,7 @@ def plain_recipe(
     lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
     order = np.argsort(-lengths, kind="stable")
     pad_id = tok.pad_token_id
-    hidden = int(model.config.hidden_size)
-    dtype = next(model.parameters()).dtype
-    out = torch.empty((len(texts), hidden), dtype=dtype, device=device)
+    out: torch.Tensor | None = None
     real, padded, n_batches, i = int(lengths.sum()), 0, 0, 0
     with torch.inference_mode():
         while i < len(order):
@@ -103,13 +102,25 @@ def plain_recipe(
             batch[mask] = np.concatenate([ids[j] for j in idx])
             input_ids = torch.from_numpy(batch).to(device, non_blocking=True)
             attention = torch.from_numpy(mask.astype(np.int64)).to(device, non_blocking=True)
-            emb = model(input_ids=input_ids, attention_mask=attention).last_hidden_state[:, 0, :]
-            out[torch.from_numpy(idx).to(device)] = emb
+            emb = forward(input_ids, attention)
+            if out is None:
+                out = torch.empty((len(texts), emb.shape[1]), dtype=emb.dtype, device=emb.device)
+            out[torch.from_numpy(idx).to(emb.device)] = emb
             padded += rows * width
             n_batches += 1
             i += rows
+        assert out is not None  # texts is never empty here
         result = out.float().cpu().numpy()
     return result, real, padded, n_batches
+
+
+def card_forward(model: Any) -> Callable[[Any, Any], Any]:
+    """The adapters model as `forward(input_ids, attention_mask) -> CLS`."""
+
+    def forward(input_ids: Any, attention_mask: Any) -> Any:
+        return model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state[:, 0, :]
+
+    return forward
 
 
 @dataclass
@@ -149,7 +160,12 @@ class Bench:
         """
         import torch
 
-        makers = {"a": self.case_a, "b": self.case_b, "c": lambda: self.case_c(workdir)}
+        makers = {
+            "a": self.case_a,
+            "b": self.case_b,
+            "o": lambda: self.case_o(workdir),
+            "c": lambda: self.case_c(workdir),
+        }
         cases = {k: makers[k]() for k in keys}
         rss_peak: dict[str, int] = dict.fromkeys(keys, 0)
         cuda_peak: dict[str, int] = dict.fromkeys(keys, 0)
@@ -271,15 +287,63 @@ class Bench:
 
         def run(state: Any, warm: bool) -> None:
             tok, model = state
+            forward = card_forward(model)
             if warm:
-                plain_recipe(tok, model, self.corpus.texts[: self.warmup], self.device, budget)
+                plain_recipe(tok, forward, self.corpus.texts[: self.warmup], self.device, budget)
                 return
             corpus = read_corpus(self.corpus.path, tok.sep_token)
             emb, res.real_tokens, res.padded_tokens, res.batches = plain_recipe(
-                tok, model, corpus.texts, self.device, budget
+                tok, forward, corpus.texts, self.device, budget
             )
             res.nonfinite_rows = self._nonfinite("b", emb)
             res.extra["attn_implementation"] = getattr(model.config, "_attn_implementation", None)
+
+        return _Case(res, load, run)
+
+    # o: ONNX Runtime fp32 --------------------------------------------------------
+
+    def case_o(self, workdir: Path) -> _Case:
+        """The plain recipe's batches through ONNX Runtime (fp32, CPU); see bench/onnx.py."""
+        import torch
+
+        from .onnx import OrtForward, export_fused, ort_session
+
+        budget = PLAIN_BUDGET["cpu"]
+        res = self._case(
+            "o",
+            f"fp32, ONNX export, BERT-optimised graph, length-sorted, {budget:,}-token budget",
+            "float32",
+        )
+        res.extra["batch_tokens"] = budget
+
+        def load() -> Any:
+            tok, model = load_card_model(
+                self.models.base, self.models.adapter, "cpu", torch.float32
+            )
+            path = export_fused(model, "proximity", workdir / "model.onnx")
+            session, fusions = ort_session(
+                path,
+                torch.get_num_threads(),
+                int(model.config.num_attention_heads),
+                int(model.config.hidden_size),
+            )
+            res.extra["ort_fusions"] = fusions
+            import onnxruntime
+
+            res.extra["onnxruntime"] = onnxruntime.__version__
+            del model
+            return tok, OrtForward(session)
+
+        def run(state: Any, warm: bool) -> None:
+            tok, forward = state
+            if warm:
+                plain_recipe(tok, forward, self.corpus.texts[: self.warmup], "cpu", budget)
+                return
+            corpus = read_corpus(self.corpus.path, tok.sep_token)
+            emb, res.real_tokens, res.padded_tokens, res.batches = plain_recipe(
+                tok, forward, corpus.texts, "cpu", budget
+            )
+            res.nonfinite_rows = self._nonfinite("o", emb)
 
         return _Case(res, load, run)
 
@@ -318,6 +382,7 @@ class Bench:
 
         def run(enc: Any, warm: bool) -> None:
             res.extra["engine"] = enc.engine
+            res.extra["kernels"] = enc.kernels
             if warm:
                 enc.embed_texts(self.corpus.texts[: self.warmup], budget)
                 return

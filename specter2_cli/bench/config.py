@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 CASE_NAMES = {
     "a": "model-card loop",
     "b": "best plain recipe",
+    "o": "ONNX Runtime",
     "c": "specter2 embed",
 }
 VOCAB_SIZE = 31_090  # allenai/specter2_base (SciBERT scivocab uncased)
@@ -42,7 +43,7 @@ class BenchConfig:
     device: str = "auto"
     dtype: str = "auto"  # compute dtype of b and c; a is always fp32
     batch_tokens: int | None = None  # case c; None: the tool's default
-    cases: tuple[str, ...] = ("a", "b", "c")
+    cases: tuple[str, ...] = ("auto",)  # a, b, o, c; auto: a, b, c (+ o on CPU with ORT)
     repeat: int = 1
     seed: int = 0
     workdir: str | None = None

@@ -1,12 +1,14 @@
 """`specter2 bench`: how fast is the tool, against the model card and the best plain recipe?
 
-Runs three cases in one process on the same corpus, all end to end (read the JSONL,
+Runs its cases in one process on the same corpus, all end to end (read the JSONL,
 format, tokenize, run the model, collect CLS vectors):
 
     a  the model card's loop: AutoAdapterModel + load_adapter, fp32, batches of 32 in
        input order, tokenizer(padding=True, truncation=True, max_length=512)
     b  the best plain recipe through the same adapters model: on CUDA `model.half()`
        (sdpa), length-sorted, 65,536-token budget; on CPU fp32, sorted, 16,384 tokens
+    o  ONNX Runtime fp32 on b's batches (CPU; bench/onnx.py), when onnxruntime is
+       installed or asked for
     c  the tool: `embed_files` (engine auto) from the JSONL to Parquet shards
 
 No downloads: by default the model is a random SPECTER2-shaped BERT with a random
@@ -134,9 +136,9 @@ def prepare_corpus(cfg: BenchConfig, n: int, tmp: Path, base: str) -> Corpus:
 def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     """Run the chosen cases; returns the report (see `format_report` for the table)."""
     t_start = time.perf_counter()
-    unknown = set(cfg.cases) - set(CASE_NAMES)
+    unknown = set(cfg.cases) - set(CASE_NAMES) - {"auto"}
     if unknown or not cfg.cases:
-        raise ValueError(f"--cases: choose from a, b, c (got {','.join(cfg.cases)})")
+        raise ValueError(f"--cases: choose from a, b, o, c or auto (got {','.join(cfg.cases)})")
     if cfg.size not in SIZES:
         raise ValueError(f"--size: choose quick or full (got {cfg.size})")
     from ..config import ADAPTER_IDS
@@ -146,6 +148,26 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     sources = [cfg.model, cfg.adapter_path or ADAPTER_IDS["proximity"] or ""] if cfg.model else []
     with hub_mode(not sources or should_go_offline(sources, False)):
         return _run(cfg, t_start)
+
+
+def chosen_cases(cases: tuple[str, ...], device_kind: str) -> list[str]:
+    """The cases to run, in running order; "auto" is a, b, c, and o on a CPU with ORT."""
+    from .onnx import ORT_HINT, ort_available
+
+    wanted = set(cases)
+    if "auto" in wanted:
+        wanted |= {"a", "b", "c"}
+        if device_kind == "cpu":
+            if ort_available():
+                wanted.add("o")
+            else:
+                log.info("case o (ONNX Runtime) skipped: %s", ORT_HINT)
+    if "o" in wanted:
+        if device_kind != "cpu":
+            raise ValueError("case o (ONNX Runtime) runs on the CPU only: add --device cpu")
+        if not ort_available():
+            raise ValueError(ORT_HINT)
+    return [k for k in ("a", "b", "o", "c") if k in wanted]
 
 
 def _run(cfg: BenchConfig, t_start: float) -> dict[str, Any]:
@@ -162,14 +184,14 @@ def _run(cfg: BenchConfig, t_start: float) -> dict[str, Any]:
         if not corpus.texts:
             raise ValueError(f"{corpus.path}: no usable paper records")
         bench = Bench(cfg, models, corpus, device)
-        results = bench.run_cases([k for k in ("a", "b", "c") if k in cfg.cases], tmp)
+        results = bench.run_cases(chosen_cases(cfg.cases, kind), tmp)
         for key, r in results.items():
             log.info("case %s: best %.2f s, %.1f papers/s", key, r.seconds, r.papers_per_s)
         accuracy: dict[str, Any] = {}
-        if any(k in bench.outputs for k in ("b", "c")):
+        if any(k in bench.outputs for k in ("b", "o", "c")):
             ref_name, ref = bench.reference()
             accuracy["reference"] = ref_name
-            for key in ("b", "c"):
+            for key in ("b", "o", "c"):
                 if key in bench.outputs:
                     accuracy[key] = compare(ref, bench.outputs[key][: len(ref)])
     finally:
@@ -187,7 +209,7 @@ def _report(
     t_start: float,
 ) -> dict[str, Any]:
     ratios: dict[str, float] = {}
-    for hi, lo in (("c", "a"), ("c", "b"), ("b", "a")):
+    for hi, lo in (("c", "a"), ("c", "b"), ("c", "o"), ("b", "a"), ("o", "a")):
         if hi in results and lo in results and results[lo].papers_per_s > 0:
             ratios[f"{hi}/{lo}"] = results[hi].papers_per_s / results[lo].papers_per_s
     real = next((r.real_tokens for r in results.values()), 0)
@@ -242,7 +264,9 @@ def format_report(rep: dict[str, Any]) -> str:
             f"{r['papers_per_s']:>9.1f} {r['tokens_per_s']:>10,.0f} "
             f"{r['padding_efficiency']:>7.3f} {r['batches']:>7} {r['peak_mem_mb']:>8.0f}  "
             f"{r['recipe']}"
-            + (f" [{r['extra']['engine']} engine]" if "engine" in r["extra"] else "")
+            + (f" [{r['extra']['engine']} engine" if "engine" in r["extra"] else "")
+            + (f": {r['extra']['kernels']}" if r["extra"].get("kernels") else "")
+            + ("]" if "engine" in r["extra"] else "")
         )
     if rep["ratios"]:
         lines.append("")
@@ -250,7 +274,7 @@ def format_report(rep: dict[str, Any]) -> str:
             "speed-up (papers/s): " + ", ".join(f"{k} = {v:.2f}x" for k, v in rep["ratios"].items())
         )
     acc = rep["accuracy"]
-    for key in ("b", "c"):
+    for key in ("b", "o", "c"):
         if key in acc and acc[key]["compared"]:
             a = acc[key]
             lines.append(

@@ -71,7 +71,14 @@ def bench(
     batch_tokens: Annotated[
         int | None, typer.Option(help="Token budget of case c (default: the tool's default).")
     ] = None,
-    cases: Annotated[str, typer.Option(help="Which cases to run, e.g. a,c.")] = "a,b,c",
+    cases: Annotated[
+        str,
+        typer.Option(
+            help="Which cases to run, e.g. a,c: a model card, b plain recipe, o ONNX Runtime "
+            "(CPU, needs the onnx extra), c this tool. auto: a,b,c, and o on a CPU where "
+            "onnxruntime is installed."
+        ),
+    ] = "auto",
     repeat: Annotated[
         int, typer.Option(help="Time each case this many times (round-robin); report the best.")
     ] = 1,
@@ -84,7 +91,7 @@ def bench(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the table.")] = False,
 ) -> None:
-    """Benchmark the model-card loop (a), the best plain recipe (b) and this tool (c).
+    """Benchmark the model-card loop (a), the best plain recipe (b), ONNX Runtime (o) and this tool (c).
 
     Needs no downloads: a random SPECTER2-shaped model and a synthetic corpus with
     realistic token lengths. Prints papers/s, tokens/s, padding efficiency, peak

@@ -405,7 +405,7 @@ def report(d: dict[str, Any], path: Path | None) -> None:
             d["tokens_per_s"],
             d["padding_efficiency"],
             fmt_duration(d["load_s"]),
-            d["engine"] + " engine",
+            d["engine"] + " engine" + (f" ({d['kernels']})" if d.get("kernels") else ""),
             d["device"],
         )
     if path is None:

@@ -69,6 +69,13 @@ class Encoder:
     _created: float = field(default_factory=time.perf_counter)
 
     @property
+    def kernels(self) -> str:
+        """How the fused engine runs here, e.g. "unpadded, oneDNN linears" on a CPU; else ""."""
+        if self.engine != "fused" or not self.device.startswith("cpu"):
+            return ""
+        return str(getattr(self._forward, "cpu_kernels", ""))
+
+    @property
     def compute_dtype(self) -> str:
         """float16, bfloat16, float32, or int8 (dynamically quantized linears)."""
         return "int8" if self.int8 is not None else str(self.dtype).replace("torch.", "")

@@ -94,6 +94,7 @@ class RankRun:
         if encoder.settings != self.settings.model:
             raise UsageError("the encoder passed in was loaded with other model settings")
         summary.engine, summary.device = encoder.engine, encoder.device
+        summary.kernels = encoder.kernels
         if m.shards and self.files[0].kind != "stdin":
             self._verify_committed_input(encoder)
         sink = self._sink(encoder)

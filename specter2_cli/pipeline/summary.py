@@ -26,6 +26,7 @@ class RunSummary:
     resumed_from_rows: int = 0
     already_done: bool = False
     engine: str = ""
+    kernels: str = ""  # the fused engine's CPU kernels, e.g. "unpadded, oneDNN linears"
     device: str = ""
     first_batch_s: float | None = None
     load_s: float = 0.0  # start until the model was loaded and the input checked
