@@ -1,10 +1,21 @@
-"""Micro benchmark on CPU: the model-card recipe vs FusedBertEncoder (same batches, fp32).
+"""Where the CPU engine's speed comes from: the model-card forward vs the fused engine's paths.
 
-A random 4-layer, hidden-256 BERT with a random seq_bn adapter, 64 synthetic papers of
-~250 tokens, batches of 16 in input order (padding present). Prints papers/s for both
-(best of several runs; timings on small machines swing ±20%) and the max abs difference.
+Same batches for every variant (fp32, torch's default threads): synthetic papers with token
+lengths ~ N(250, 100) clipped to [16, 512], batches of `--batch` in input order, as the model
+card runs them (padding present). Variants, timed round-robin, best of `--repeats`:
 
-    python benchmarks/fused_cpu.py [--texts 64] [--batch 16] [--repeats 3]
+    card              the adapters model (model-card recipe), eager
+    card-compile      the same under torch.compile (inductor, default options), with --compile
+    fused-padded      FusedBertEncoder, padded batches, aten linears (F.linear, MKL)
+    fused-unpadded    ... real tokens only, aten linears
+    fused (default)   ... real tokens only, oneDNN linears with the GELU fused in
+    fused-compile     torch.compile of the padded fused pass, with --compile
+
+Prints papers/s, the speed-up over `card` and the max abs difference to it.
+
+    python benchmarks/fused_cpu.py                  # SPECTER2's shape, 64 papers
+    python benchmarks/fused_cpu.py --small          # 4 layers, hidden 256 (seconds)
+    python benchmarks/fused_cpu.py --compile        # add the torch.compile variants
 """
 
 from __future__ import annotations
@@ -14,6 +25,7 @@ import os
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,72 +37,90 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--texts", type=int, default=64)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--papers", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--small", action="store_true", help="4 layers, hidden 256")
+    parser.add_argument("--compile", action="store_true", help="add torch.compile variants")
     args = parser.parse_args()
 
     import torch
     from adapters import AutoAdapterModel
-    from transformers import AutoTokenizer
 
+    from specter2_cli.bench.corpus import generated_vocab, token_lengths
     from specter2_cli.model.fused import FusedBertEncoder
-    from specter2_cli.synthetic import ModelShape, build_random_model, synthetic_papers
+    from specter2_cli.model.unpad import onednn_linear_ok
+    from specter2_cli.synthetic import SPECTER2_SHAPE, ModelShape, build_random_model
 
-    shape = ModelShape(hidden=256, layers=4, heads=4, intermediate=1024)
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = build_random_model(tmp, shape=shape, adapters=("proximity",))
-        tok = AutoTokenizer.from_pretrained(str(paths["base"]))
+    shape = ModelShape(256, 4, 4, 1024) if args.small else SPECTER2_SHAPE
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        paths = build_random_model(
+            tmp, shape=shape, vocab=generated_vocab(), adapters=("proximity",)
+        )
         model = AutoAdapterModel.from_pretrained(str(paths["base"]))
         model.load_adapter(str(paths["proximity"]), load_as="proximity", set_active=True)
     model.eval()
-    fused = FusedBertEncoder.from_adapter_model(model, "proximity").eval()
 
-    papers = list(synthetic_papers(args.texts, seed=1, mean_words=235.0, sd_words=40.0))
-    texts = [p["title"] + tok.sep_token + p["abstract"] for p in papers]
-    batches = [
-        dict(
-            tok(
-                texts[i : i + args.batch],
-                padding=True,
-                truncation=True,
-                return_tensors="pt",
-                return_token_type_ids=False,
-                max_length=512,
-            )
-        )
-        for i in range(0, len(texts), args.batch)
-    ]
-    n_tokens = sum(int(b["attention_mask"].sum()) for b in batches)
-    n_slots = sum(b["input_ids"].numel() for b in batches)
+    lengths = token_lengths(args.papers, seed=0)
+    gen = torch.Generator().manual_seed(0)
+    batches = []
+    for i in range(0, args.papers, args.batch):
+        lens = torch.from_numpy(lengths[i : i + args.batch])
+        width = int(lens.max())
+        ids = torch.randint(1000, 30_000, (len(lens), width), generator=gen)
+        mask = (torch.arange(width)[None, :] < lens[:, None]).long()
+        ids[:, 0] = 102  # [CLS]
+        batches.append((ids * mask, mask))
+    real = int(lengths.sum())
+    slots = sum(int(m.numel()) for _, m in batches)
 
-    def run_ref() -> torch.Tensor:
-        return torch.cat([model(**b).last_hidden_state[:, 0, :] for b in batches])
+    def fused(unpad: bool, onednn: bool) -> FusedBertEncoder:
+        f = FusedBertEncoder.from_adapter_model(model, "proximity").eval()
+        f.set_cpu_kernels(unpad=unpad, onednn=onednn)
+        return f
 
-    def run_fused() -> torch.Tensor:
-        return torch.cat([fused(b["input_ids"], b["attention_mask"]) for b in batches])
+    def card(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return model(input_ids=ids, attention_mask=mask).last_hidden_state[:, 0]
 
-    def best_time(fn: Callable[[], torch.Tensor]) -> tuple[float, torch.Tensor]:
-        out = fn()  # warm-up
-        best = float("inf")
-        for _ in range(args.repeats):
+    variants: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {"card": card}
+    if args.compile:
+        variants["card-compile"] = torch.compile(card)
+    variants["fused-padded"] = fused(False, False)
+    variants["fused-unpadded"] = fused(True, False)
+    if onednn_linear_ok():
+        variants["fused"] = fused(True, True)
+    if args.compile:
+        variants["fused-compile"] = torch.compile(fused(False, False))
+
+    outs: dict[str, torch.Tensor] = {}
+    best: dict[str, float] = {}
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, fn in variants.items():  # warm-up (and compilation), untimed
             t0 = time.perf_counter()
-            out = fn()
-            best = min(best, time.perf_counter() - t0)
-        return best, out
+            outs[name] = torch.cat([fn(ids, mask) for ids, mask in batches])
+            print(f"warm-up {name}: {time.perf_counter() - t0:.1f} s", flush=True)
+        for _ in range(args.repeats):
+            for name, fn in variants.items():
+                t0 = time.perf_counter()
+                for ids, mask in batches:
+                    fn(ids, mask)
+                best[name] = min(best.get(name, float("inf")), time.perf_counter() - t0)
 
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads; model {shape}; "
-        f"{len(texts)} texts, {n_tokens / len(texts):.0f} tokens/text, "
-        f"batch {args.batch}, padding efficiency {n_tokens / n_slots:.2f}"
+        f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; "
+        f"model {shape}; {args.papers} papers, {real / args.papers:.0f} tokens/paper, "
+        f"batches of {args.batch} in input order, padding efficiency {real / slots:.2f}; "
+        f"best of {args.repeats}"
     )
-    with torch.inference_mode():
-        t_ref, ref = best_time(run_ref)
-        t_fused, got = best_time(run_fused)
-    diff = (got - ref).abs().max().item()
-    print(f"reference (model-card recipe): {len(texts) / t_ref:8.1f} papers/s  ({t_ref:.3f} s)")
-    print(f"fused (FusedBertEncoder):      {len(texts) / t_fused:8.1f} papers/s  ({t_fused:.3f} s)")
-    print(f"speed-up {t_ref / t_fused:.2f}x; max abs difference {diff:.2e}")
+    print(f"{'variant':<16} {'papers/s':>9} {'x card':>7} {'max abs diff':>13}")
+    for name in variants:
+        diff = (outs[name] - outs["card"]).abs().max().item()
+        print(
+            f"{name:<16} {args.papers / best[name]:>9.2f} {best['card'] / best[name]:>7.2f} "
+            f"{diff:>13.1e}"
+        )
 
 
 if __name__ == "__main__":
