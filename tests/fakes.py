@@ -65,6 +65,7 @@ class FakeEncoder:
     compute_dtype: str = "float32"
     int8: dict[str, Any] | None = None
     engine: str = "fake"
+    kernels: str = ""
     max_positions: int = 512
     revisions: dict[str, str | None] = field(default_factory=dict)
     adapter_tag: str | None = None

@@ -43,6 +43,7 @@ class NullEncoder:
     max_positions: int = 512
     device: str = "cpu"
     engine: str = "none"
+    kernels: str = ""
     dtype: str = "float32"
     compute_dtype: str = "float32"
     int8: dict[str, Any] | None = None
