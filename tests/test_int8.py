@@ -27,8 +27,18 @@ def test_int8_records_its_measured_cosine(tiny_models: dict[str, Path], tmp_path
     for i, p in enumerate(papers):
         p["id"] = i
     src = write_jsonl(tmp_path / "p.jsonl", papers)
-    assert _embed(tiny_models, src, tmp_path / "fp32") == 0
-    assert _embed(tiny_models, src, tmp_path / "int8", "--dtype", "int8") == 0
+    s32, s8 = tmp_path / "fp32.json", tmp_path / "int8.json"
+    assert _embed(tiny_models, src, tmp_path / "fp32", "--summary-json", str(s32)) == 0
+    assert (
+        _embed(tiny_models, src, tmp_path / "int8", "--dtype", "int8", "--summary-json", str(s8))
+        == 0
+    )
+    # the summary names what ran: int8 linears are never reported as the exact kernels
+    assert json.loads(s8.read_text())["kernels"] == "unpadded, int8 dynamic linears"
+    assert json.loads(s32.read_text())["kernels"] in (
+        "unpadded, oneDNN linears",
+        "unpadded, aten linears",
+    )
     meta = [
         json.loads(pq.read_schema(f).metadata[b"specter2"])
         for f in sorted((tmp_path / "int8").glob("part-*.parquet"))

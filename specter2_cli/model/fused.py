@@ -452,13 +452,12 @@ class FusedBertEncoder(nn.Module):
     @property
     def cpu_kernels(self) -> str:
         """What the CPU forward pass uses, for logs and reports: e.g. "unpadded, oneDNN"."""
-        onednn = bool(self.layers) and cast(_FusedLayer, self.layers[0]).onednn
-        return ", ".join(
-            [
-                "unpadded" if self.unpad_cpu else "padded",
-                "oneDNN linears" if onednn else "aten linears",
-            ]
-        )
+        first = cast(_FusedLayer, self.layers[0])
+        if first.int8 is not None:
+            linears = "int8 dynamic linears"
+        else:
+            linears = "oneDNN linears" if first.onednn else "aten linears"
+        return ("unpadded, " if self.unpad_cpu else "padded, ") + linears
 
     @classmethod
     def from_adapter_model(cls, model: Any, adapter_name: str | None) -> FusedBertEncoder:
