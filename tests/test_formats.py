@@ -58,6 +58,12 @@ def test_pubmed_xml(encoder: Encoder, tmp_path: Path, name: str) -> None:
     """Labelled sections (labels dropped), inline markup, no abstract, a DeleteCitation."""
     expected = fd.write_pubmed(tmp_path / name)
     check(encoder, tmp_path, [tmp_path / name], expected)
+    # the DeleteCitation's two PMIDs are counted in the summary, not embedded
+    settings = EmbedSettings(model=encoder.settings)
+    summary = embed_files(
+        [str(tmp_path / name)], tmp_path / "s", encoder=encoder, settings=settings
+    )
+    assert summary.deleted_citations == 2 and summary.embedded == len(expected)
 
 
 def test_core_folder_tree(encoder: Encoder, tmp_path: Path) -> None:

@@ -379,6 +379,8 @@ def report(d: dict[str, Any], path: Path | None) -> None:
             parts.append(f"{d['changed']} changed")
         if d.get("no_abstract") or d.get("no_title"):
             parts.append(f"{d['no_abstract']} without abstract, {d['no_title']} without title")
+        if d.get("deleted_citations"):
+            parts.append(f"{d['deleted_citations']} PubMed deleted citations skipped")
         if d["resumed_from_rows"]:
             parts.append(f"{d['resumed_from_rows']} already committed before this run")
         log.info("done: %s", ", ".join(parts))

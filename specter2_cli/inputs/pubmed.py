@@ -107,6 +107,7 @@ def read_pubmed(
         )
         yield item, Cursor(sl.file_index, n + 1)
     if counts.get("deleted"):
+        validator.deleted_citations += counts["deleted"]
         log.info("%s: %d deleted citations skipped", f.display, counts["deleted"])
     if counts.get("other"):
         log.info("%s: %d book articles or other entries skipped", f.display, counts["other"])

@@ -83,6 +83,7 @@ class RecordValidator:
         self.id_type = id_type  # "int" or "string" (resolved), "any" for the in-memory API
         self.no_title = 0  # records embedded without a title / an abstract, for the summary
         self.no_abstract = 0
+        self.deleted_citations = 0  # PubMed DeleteCitation PMIDs read (update files), ditto
 
     def id_of(self, obj: dict[str, Any]) -> tuple[Any, str | None]:
         """(value, field name) of the record's id; value None when absent."""

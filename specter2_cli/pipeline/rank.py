@@ -114,6 +114,7 @@ class RankRun:
             if self.validator is not None:
                 summary.no_title = self.validator.no_title
                 summary.no_abstract = self.validator.no_abstract
+                summary.deleted_citations = self.validator.deleted_citations
         summary.seconds = time.perf_counter() - self.t0
         summary.embed_s = summary.seconds - summary.load_s
         summary.first_batch_s = encoder.stats.first_batch_s

@@ -35,6 +35,7 @@ class RunSummary:
     total_rejected: int = 0
     no_title: int = 0  # records read in this run with no title / no abstract
     no_abstract: int = 0
+    deleted_citations: int = 0  # PubMed DeleteCitation entries read in this run (not embedded)
 
     @property
     def new(self) -> int:
