@@ -193,6 +193,7 @@ def test_low_precision_smoke(models: dict[str, Any], tokenizer: Any, dtype: torc
     ref = _reference(models, "proximity", enc)
     fused = _fused(models, "proximity").to(dtype)
     assert all(p.dtype == dtype for p in fused.parameters())
+    assert fused.cpu_kernels == "unpadded, aten linears"  # oneDNN is used for fp32 only
     with torch.inference_mode():
         try:
             got = fused(enc["input_ids"], enc["attention_mask"])

@@ -7,7 +7,9 @@ not export faithfully with `torch.onnx`: its ONNX outputs differed by ~0.5 from 
 eager outputs here. ORT runs the graph with all its graph optimisations plus the BERT
 fusions of `onnxruntime.transformers.optimizer` (SkipLayerNorm, BiasGelu, ...), with as
 many intra-op threads as torch uses, on the best plain recipe's batches (length-sorted,
-token budget). ORT has no way to skip padding; the tool's CPU engine does.
+token budget). ORT has no way to skip padding; the tool's CPU engine does. The optimiser
+fuses less in this graph (BiasGelu, SkipLayerNorm) than in a plain `BertModel` export
+(also Attention, EmbedLayerNorm); on the 2-core machine the plain export was not faster.
 
 Needs `pip install 'specter2-cli[onnx]'` (onnxruntime, onnx).
 """
@@ -29,7 +31,7 @@ def ort_available() -> bool:
     try:
         import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
-    except ImportError:
+    except Exception:  # missing, or installed but broken (a shared library that fails to load)
         return False
     return True
 

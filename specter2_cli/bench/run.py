@@ -150,20 +150,20 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         return _run(cfg, t_start)
 
 
-def chosen_cases(cases: tuple[str, ...], device_kind: str) -> list[str]:
+def chosen_cases(cases: tuple[str, ...], device: str) -> list[str]:
     """The cases to run, in running order; "auto" is a, b, c, and o on a CPU with ORT."""
     from .onnx import ORT_HINT, ort_available
 
     wanted = set(cases)
     if "auto" in wanted:
         wanted |= {"a", "b", "c"}
-        if device_kind == "cpu":
+        if device == "cpu":
             if ort_available():
                 wanted.add("o")
             else:
                 log.info("case o (ONNX Runtime) skipped: %s", ORT_HINT)
     if "o" in wanted:
-        if device_kind != "cpu":
+        if device != "cpu":
             raise ValueError("case o (ONNX Runtime) runs on the CPU only: add --device cpu")
         if not ort_available():
             raise ValueError(ORT_HINT)
@@ -175,6 +175,7 @@ def _run(cfg: BenchConfig, t_start: float) -> dict[str, Any]:
 
     device = resolve_device(cfg.device)
     kind = "cuda" if device.startswith("cuda") else "cpu"
+    cases = chosen_cases(cfg.cases, device)  # before any model is built or downloaded
     n = cfg.records or SIZES[cfg.size][kind]
     own_tmp = tempfile.mkdtemp(prefix="specter2-bench-", dir=cfg.workdir)
     tmp = Path(own_tmp)
@@ -184,7 +185,7 @@ def _run(cfg: BenchConfig, t_start: float) -> dict[str, Any]:
         if not corpus.texts:
             raise ValueError(f"{corpus.path}: no usable paper records")
         bench = Bench(cfg, models, corpus, device)
-        results = bench.run_cases(chosen_cases(cfg.cases, kind), tmp)
+        results = bench.run_cases(cases, tmp)
         for key, r in results.items():
             log.info("case %s: best %.2f s, %.1f papers/s", key, r.seconds, r.papers_per_s)
         accuracy: dict[str, Any] = {}

@@ -455,8 +455,10 @@ class FusedBertEncoder(nn.Module):
         first = cast(_FusedLayer, self.layers[0])
         if first.int8 is not None:
             linears = "int8 dynamic linears"
+        elif first.onednn and self.word_embeddings.dtype == torch.float32:
+            linears = "oneDNN linears"  # unpad.linear uses oneDNN for fp32 only
         else:
-            linears = "oneDNN linears" if first.onednn else "aten linears"
+            linears = "aten linears"
         return ("unpadded, " if self.unpad_cpu else "padded, ") + linears
 
     @classmethod
@@ -504,7 +506,8 @@ class FusedBertEncoder(nn.Module):
             raise ValueError(
                 f"attention_mask shape {tuple(attention_mask.shape)} != input_ids shape {(b, length)}"
             )
-        if self.unpad_cpu and input_ids.device.type == "cpu":
+        on_cpu = input_ids.device.type == "cpu"
+        if self.unpad_cpu and on_cpu and (attention_mask is None or attention_mask.is_cpu):
             u = unpad(attention_mask, b, length)
             if u is not None:
                 return self._forward_unpadded(input_ids, u)
