@@ -44,6 +44,7 @@ def test_int8_records_its_measured_cosine(tiny_models: dict[str, Path], tmp_path
         for f in sorted((tmp_path / "int8").glob("part-*.parquet"))
     ]
     assert meta and all(m["compute_dtype"] == "int8" for m in meta)
+    assert all(m["kernels"] == "unpadded, int8 dynamic linears" for m in meta)
     lo, mean = meta[0]["int8_cosine_to_fp32_min"], meta[0]["int8_cosine_to_fp32_mean"]
     assert 0.9 < lo <= mean < 1.0  # measured, and not exact
     fp32_meta = json.loads(

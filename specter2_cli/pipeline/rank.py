@@ -164,6 +164,8 @@ class RankRun:
             "normalize": s.model.normalize,
             "compute_dtype": enc.compute_dtype,
             **(enc.int8 or {}),
+            "engine": enc.engine,
+            "kernels": enc.kernels,  # e.g. "unpadded, oneDNN linears" on a CPU; "" on a GPU
             "output_dtype": s.output_dtype,
             "pooling": "cls",
             "hidden_size": enc.hidden_size,
