@@ -225,10 +225,7 @@ class _FusedLayer(nn.Module):
             y = cast(torch.Tensor, self.int8[name](x))
             return F.gelu(y) if gelu else y
         w, b = self.linear_params(name)
-        if self.onednn and x.dim() == 2:
-            return linear(x, w, b, gelu=gelu, onednn=True)
-        y = F.linear(x, w, b)
-        return F.gelu(y) if gelu else y
+        return linear(x, w, b, gelu=gelu, onednn=self.onednn)  # oneDNN: fp32, 2-D, CPU only
 
     def _ffn(self, a: torch.Tensor) -> torch.Tensor:
         """BertIntermediate + BertOutput (with the bottleneck adapter), input = attention block output."""
@@ -244,6 +241,17 @@ class _FusedLayer(nn.Module):
         # Adapter.post_forward: LN(out + x), the same LayerNorm again.
         return F.layer_norm(up + h + a, (self.hidden,), self.ln2_weight, self.ln2_bias, self.eps)
 
+    def _attn_out_ffn(self, ctx: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        """BertSelfOutput (dense, residual, LayerNorm) then the FFN: the rest of the layer."""
+        a = F.layer_norm(
+            self._lin("attn_out", ctx) + residual,
+            (self.hidden,),
+            self.ln1_weight,
+            self.ln1_bias,
+            self.eps,
+        )
+        return self._ffn(a)
+
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         """Full layer: [B, L, H] -> [B, L, H]."""
         b, length, hidden = x.shape
@@ -252,14 +260,7 @@ class _FusedLayer(nn.Module):
         q, k, v = qkv.transpose(1, 3).unbind(2)  # each [B, heads, L, d]
         ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         ctx = ctx.transpose(1, 2).reshape(b, length, hidden)
-        a = F.layer_norm(
-            self._lin("attn_out", ctx) + x,
-            (self.hidden,),
-            self.ln1_weight,
-            self.ln1_bias,
-            self.eps,
-        )
-        return self._ffn(a)
+        return self._attn_out_ffn(ctx, x)
 
     def forward_cls(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         """Last layer, CLS row only: keys/values for all tokens, the rest for row 0. [B, L, H] -> [B, H]."""
@@ -273,14 +274,7 @@ class _FusedLayer(nn.Module):
         k, v = kv.transpose(1, 3).unbind(2)  # each [B, heads, L, d]
         ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         ctx = ctx.transpose(1, 2).reshape(b, 1, hidden)
-        a = F.layer_norm(
-            self._lin("attn_out", ctx) + x0,
-            (self.hidden,),
-            self.ln1_weight,
-            self.ln1_bias,
-            self.eps,
-        )
-        return self._ffn(a)[:, 0]
+        return self._attn_out_ffn(ctx, x0)[:, 0]
 
     def forward_unpadded(self, x: torch.Tensor, u: Unpadded) -> torch.Tensor:
         """Full layer over real tokens only: [T, H] -> [T, H], attention per equal-length run."""
@@ -295,14 +289,7 @@ class _FusedLayer(nn.Module):
             q, k, v = part.transpose(1, 3).unbind(2)  # each [rows, heads, L, d]
             out = F.scaled_dot_product_attention(q, k, v)
             ctx[first:end].view(rows, length, heads, d).copy_(out.transpose(1, 2))
-        a = F.layer_norm(
-            self._lin("attn_out", ctx) + x,
-            (self.hidden,),
-            self.ln1_weight,
-            self.ln1_bias,
-            self.eps,
-        )
-        return self._ffn(a)
+        return self._attn_out_ffn(ctx, x)
 
     def forward_unpadded_cls(self, x: torch.Tensor, u: Unpadded) -> torch.Tensor:
         """Last layer over real tokens, CLS rows only: [T, H] -> [B, H]."""
@@ -321,14 +308,7 @@ class _FusedLayer(nn.Module):
             out = F.scaled_dot_product_attention(q, k, v)  # [rows, heads, 1, d]
             ctx[row : row + rows] = out.reshape(rows, hidden)
             row += rows
-        a = F.layer_norm(
-            self._lin("attn_out", ctx) + x0,
-            (self.hidden,),
-            self.ln1_weight,
-            self.ln1_bias,
-            self.eps,
-        )
-        return self._ffn(a)
+        return self._attn_out_ffn(ctx, x0)
 
 
 def _base_linear(module: Any) -> nn.Linear:
