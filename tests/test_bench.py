@@ -146,3 +146,17 @@ def test_user_corpus_with_records_the_tool_rejects(tmp_path: Path) -> None:
     assert rep["cases"]["c"]["nonfinite_rows"] == 0
     acc = rep["accuracy"]["c"]
     assert acc["compared"] == 3 and acc["max_abs_diff"] <= 1e-5
+
+
+@pytest.mark.skipif(not HAS_ORT, reason="onnxruntime not installed")
+def test_onnx_export_failure_is_an_environment_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from specter2_cli.bench import onnx
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("exporter says no")
+
+    monkeypatch.setattr(onnx, "export_fused", broken)
+    args = ["bench", "--quick", "-n", "4", "--layers", "1", "--hidden", "32", "--device", "cpu"]
+    result = CliRunner().invoke(app, [*args, "--cases", "a,o", "-q"])
+    assert result.exit_code == 4, result.output
+    assert "case o" in result.output and "exporter says no" in result.output

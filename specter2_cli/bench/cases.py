@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 
+from ..errors import EnvironmentProblem
 from .config import CARD_BATCH, CASE_NAMES, PLAIN_BUDGET, BenchConfig, CaseResult, Corpus
 from .corpus import read_corpus
 from .measure import PeakRss, free_memory, maxrss_mb, sync
@@ -320,13 +321,19 @@ class Bench:
             tok, model = load_card_model(
                 self.models.base, self.models.adapter, "cpu", torch.float32
             )
-            path = export_fused(model, "proximity", workdir / "model.onnx")
-            session, fusions = ort_session(
-                path,
-                torch.get_num_threads(),
-                int(model.config.num_attention_heads),
-                int(model.config.hidden_size),
-            )
+            try:
+                path = export_fused(model, "proximity", workdir / "model.onnx")
+                session, fusions = ort_session(
+                    path,
+                    torch.get_num_threads(),
+                    int(model.config.num_attention_heads),
+                    int(model.config.hidden_size),
+                )
+            except Exception as e:  # an exporter or ORT version that cannot run this graph
+                raise EnvironmentProblem(
+                    f"case o (ONNX Runtime) could not export or load the model: {e}. "
+                    "Leave it out with --cases a,b,c or install another onnxruntime/onnx."
+                ) from e
             res.extra["ort_fusions"] = fusions
             import onnxruntime
 
