@@ -1,0 +1,141 @@
+"""A seekable, buffered binary file over ranged GETs.
+
+Sequential reads stream: each request asks for the next span, and the span
+doubles (1 MiB up to 64 MiB) while reads continue where the last one ended, so a
+JSONL scan costs a few requests per file and a Parquet footer read costs one
+small one. A connection that drops or stalls mid-body is reopened at the current
+offset (with backoff), so a long scan survives what a single GET would not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import IO, Protocol, cast
+
+log = logging.getLogger("specter2")
+
+FIRST_SPAN = 1 << 20
+MAX_SPAN = 64 << 20
+BUFFER = 1 << 20
+
+
+class Body(Protocol):
+    def read(self, n: int = -1) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+class RangeReader(io.RawIOBase):
+    """`fetch(start, end)` returns a stream of bytes [start, end) of the object.
+
+    `transient` lists the exceptions after which the read is retried by reopening at
+    the current offset; other exceptions propagate.
+    """
+
+    def __init__(
+        self,
+        fetch: Callable[[int, int], Body],
+        size: int,
+        name: str,
+        transient: tuple[type[BaseException], ...] = (),
+        attempts: int = 6,
+    ) -> None:
+        super().__init__()
+        self.fetch = fetch
+        self.size = size
+        self.name = name
+        self.transient = transient
+        self.attempts = attempts
+        self.pos = 0
+        self.body: Body | None = None
+        self.body_pos = 0  # offset of the body's next byte
+        self.body_end = 0
+        self.span = FIRST_SPAN
+        self.requests = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            pos = offset
+        elif whence == io.SEEK_CUR:
+            pos = self.pos + offset
+        elif whence == io.SEEK_END:
+            pos = self.size + offset
+        else:
+            raise ValueError(f"bad whence {whence}")
+        if pos < 0:
+            raise OSError(f"{self.name}: seek to a negative offset")
+        self.pos = pos
+        return pos
+
+    def readinto(self, b: memoryview | bytearray) -> int:  # type: ignore[override]
+        want = min(len(b), self.size - self.pos)
+        if want <= 0:
+            return 0
+        for attempt in range(self.attempts):
+            try:
+                body = self._body_at(self.pos, want)
+                data = body.read(min(want, self.body_end - self.body_pos))
+            except self.transient as e:
+                self._drop()
+                if attempt + 1 == self.attempts:
+                    raise
+                delay = min(20.0, random.uniform(0, 2**attempt))
+                log.info("%s: read at byte %d failed (%s); retrying", self.name, self.pos, e)
+                time.sleep(delay)
+                continue
+            if not data:  # the server ended the body early: reopen where we are
+                self._drop()
+                if attempt + 1 == self.attempts:
+                    raise OSError(f"{self.name}: the store ended the object early at {self.pos}")
+                continue
+            n = len(data)
+            b[:n] = data
+            self.pos += n
+            self.body_pos += n
+            if self.body_pos >= self.body_end:
+                self._drop(keep_span=True)
+            return n
+        return 0  # unreachable: the loop returns or raises
+
+    def _body_at(self, pos: int, want: int) -> Body:
+        if self.body is not None and self.body_pos == pos:
+            return self.body
+        sequential = self.body_end == pos and pos > 0
+        self._drop()
+        self.span = min(MAX_SPAN, self.span * 2) if sequential else FIRST_SPAN
+        end = min(self.size, pos + max(want, self.span))
+        self.body = self.fetch(pos, end)
+        self.requests += 1
+        self.body_pos, self.body_end = pos, end
+        return self.body
+
+    def _drop(self, keep_span: bool = False) -> None:
+        if self.body is not None:
+            # a broken connection may fail to close; it is discarded either way
+            with contextlib.suppress(Exception):
+                self.body.close()
+            self.body = None
+        if not keep_span:
+            self.body_end = -1
+
+    def close(self) -> None:
+        self._drop()
+        super().close()
+
+
+def buffered(raw: RangeReader) -> IO[bytes]:
+    return cast(IO[bytes], io.BufferedReader(raw, buffer_size=BUFFER))

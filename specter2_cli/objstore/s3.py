@@ -1,0 +1,206 @@
+"""S3 and S3-compatible stores through boto3.
+
+boto3 rather than pyarrow's S3FileSystem or s3fs: it is the one client that offers
+the conditional puts the commit protocol needs (If-None-Match: * to create an
+object only if absent, If-Match to replace only the version one read), reports
+errors as codes rather than text, and brings the standard AWS credential chain
+(AWS_* variables, profiles, SSO, instance and pod roles), AWS_ENDPOINT_URL(_S3),
+and retry modes that back off on throttling (SlowDown, 503) and 5xx.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import IO, Any
+
+from ..errors import InputError, Specter2Error
+from .failures import s3_error
+from .rangefile import RangeReader, buffered
+from .store import ObjectInfo, ObjectStore, PreconditionFailed
+
+MAX_ATTEMPTS = 8  # botocore "standard" mode: exponential backoff with jitter, capped at 20 s
+PART_SIZE = 64 << 20
+
+
+def make_client(anonymous: bool) -> Any:
+    import boto3
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    kw: dict[str, Any] = {
+        "connect_timeout": 10,
+        "read_timeout": 60,
+        "max_pool_connections": 32,
+        "tcp_keepalive": True,
+    }
+    if not (os.environ.get("AWS_MAX_ATTEMPTS") or os.environ.get("AWS_RETRY_MODE")):
+        kw["retries"] = {"mode": "standard", "max_attempts": MAX_ATTEMPTS}
+    if not os.environ.get("AWS_REQUEST_CHECKSUM_CALCULATION"):
+        # S3-compatible stores (older MinIO, Ceph) reject the newer default checksums
+        kw["request_checksum_calculation"] = "when_required"
+        kw["response_checksum_validation"] = "when_required"
+    if anonymous:
+        kw["signature_version"] = UNSIGNED
+    return boto3.session.Session().client("s3", config=Config(**kw))
+
+
+def _transient() -> tuple[type[BaseException], ...]:
+    import botocore.exceptions as bx
+    import urllib3.exceptions as ux
+
+    return (
+        bx.ResponseStreamingError,
+        bx.ReadTimeoutError,
+        bx.IncompleteReadError,
+        bx.ConnectionClosedError,
+        ux.ProtocolError,
+        ux.ReadTimeoutError,
+        ConnectionError,
+        TimeoutError,
+    )
+
+
+class S3Store(ObjectStore):
+    scheme = "s3"
+    writable = True
+
+    def __init__(self, bucket: str, anonymous: bool = False, client: Any = None) -> None:
+        super().__init__(bucket)
+        self.anonymous = anonymous
+        self.client = client if client is not None else make_client(anonymous)
+
+    @property
+    def endpoint(self) -> str:
+        return str(self.client.meta.endpoint_url or "")
+
+    def error(self, e: BaseException, key: str) -> Specter2Error:
+        return s3_error(e, self.url(key), self.endpoint, self.anonymous)
+
+    def _call(self, key: str, op: str, **kw: Any) -> Any:
+        import botocore.exceptions as bx
+
+        try:
+            return getattr(self.client, op)(Bucket=self.bucket, **kw)
+        except bx.ClientError as e:
+            if e.response.get("Error", {}).get("Code") == "PreconditionFailed":
+                raise PreconditionFailed(self.url(key)) from e
+            raise self.error(e, key) from e
+        except bx.BotoCoreError as e:
+            raise self.error(e, key) from e
+
+    # reading -----------------------------------------------------------
+
+    def info(self, key: str) -> ObjectInfo | None:
+        try:
+            r = self._call(key, "head_object", Key=key)
+        except InputError:  # 404: no such object (a missing bucket is its own error)
+            self.check_bucket(key)
+            return None
+        return ObjectInfo(
+            key, int(r["ContentLength"]), str(r.get("ETag", "")), _ns(r.get("LastModified"))
+        )
+
+    def check_bucket(self, key: str = "") -> None:
+        """head_object answers 404 for a missing bucket too: tell the two apart."""
+        import botocore.exceptions as bx
+
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except bx.ClientError as e:
+            code = str(e.response.get("Error", {}).get("Code", ""))
+            if code in ("404", "NoSuchBucket", "NotFound"):
+                e.response["Error"]["Code"] = "NoSuchBucket"
+            raise self.error(e, key) from e
+        except bx.BotoCoreError as e:
+            raise self.error(e, key) from e
+
+    def iter_objects(self, prefix: str) -> Iterator[ObjectInfo]:
+        import botocore.exceptions as bx
+
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        )
+        try:
+            for page in pages:
+                for o in page.get("Contents", []):
+                    yield ObjectInfo(
+                        o["Key"], int(o["Size"]), str(o.get("ETag", "")), _ns(o["LastModified"])
+                    )
+        except (bx.ClientError, bx.BotoCoreError) as e:
+            raise self.error(e, prefix) from e
+
+    def open_read(self, key: str, info: ObjectInfo | None = None) -> IO[bytes]:
+        if info is None:
+            info = self.info(key)
+            if info is None:
+                raise InputError(f"{self.url(key)}: no such object")
+        etag = info.etag
+
+        def fetch(start: int, end: int) -> Any:
+            kw: dict[str, Any] = {"Key": key, "Range": f"bytes={start}-{end - 1}"}
+            if etag:
+                kw["IfMatch"] = etag
+            try:
+                return self._call(key, "get_object", **kw)["Body"]
+            except PreconditionFailed:
+                raise InputError(
+                    f"{self.url(key)}: the object was replaced while it was being read; "
+                    "rerun (a resumed run checks that its committed input did not change)"
+                ) from None
+
+        raw = RangeReader(fetch, info.size, self.url(key), _transient())
+        return buffered(raw)
+
+    # writing -----------------------------------------------------------
+
+    def put_bytes(
+        self, key: str, data: bytes, *, if_absent: bool = False, if_match: str | None = None
+    ) -> str:
+        kw: dict[str, Any] = {"Key": key, "Body": data}
+        if if_absent:
+            kw["IfNoneMatch"] = "*"
+        if if_match is not None:
+            kw["IfMatch"] = if_match
+        return str(self._call(key, "put_object", **kw).get("ETag", ""))
+
+    def upload_file(self, key: str, path: str) -> str:
+        """One object, multipart above 64 MiB: it appears whole when the upload completes,
+        or never (a killed upload leaves only invisible parts; see abort_uploads)."""
+        import botocore.exceptions as bx
+        from boto3.s3.transfer import TransferConfig
+
+        cfg = TransferConfig(
+            multipart_threshold=PART_SIZE, multipart_chunksize=PART_SIZE, max_concurrency=4
+        )
+        try:
+            self.client.upload_file(path, self.bucket, key, Config=cfg)
+        except (bx.ClientError, bx.BotoCoreError) as e:
+            raise self.error(e, key) from e
+        except Exception as e:  # boto3's transfer manager wraps failures in S3UploadFailedError
+            cause = e.__cause__ or e.__context__
+            if isinstance(cause, (bx.ClientError, bx.BotoCoreError)):
+                raise self.error(cause, key) from e
+            raise self.error(e, key) from e
+        info = self.info(key)
+        return info.etag if info else ""
+
+    def delete(self, key: str, *, if_match: str | None = None) -> None:
+        kw: dict[str, Any] = {"Key": key}
+        if if_match is not None:
+            kw["IfMatch"] = if_match
+        self._call(key, "delete_object", **kw)
+
+    def abort_uploads(self, prefix: str, owns: Callable[[str], bool]) -> int:
+        r = self._call(prefix, "list_multipart_uploads", Prefix=prefix)
+        n = 0
+        for u in r.get("Uploads", []):
+            if not owns(u["Key"]):
+                continue
+            self._call(u["Key"], "abort_multipart_upload", Key=u["Key"], UploadId=u["UploadId"])
+            n += 1
+        return n
+
+
+def _ns(t: Any) -> int:
+    return int(t.timestamp() * 1e9) if t is not None else 0
