@@ -63,6 +63,8 @@ class Fault:
     code: str = "SlowDown"
     cut_body: bool = False  # forward the headers and half the body, then close
     method: str = ""  # only requests with this method ("" any)
+    path: str = ""  # only requests whose path contains this
+    stall: bool = False  # take the request, forward nothing, answer nothing until released
 
 
 @dataclass
@@ -74,11 +76,13 @@ class FaultProxy:
     seen: list[tuple[str, str, bool]] = field(default_factory=list)  # method, path, signed
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
+    stalled: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
 
-    def take(self, method: str) -> Fault | None:
+    def take(self, method: str, path: str) -> Fault | None:
         with self.lock:
             for i, f in enumerate(self.faults):
-                if not f.method or f.method == method:
+                if (not f.method or f.method == method) and f.path in path:
                     return self.faults.pop(i)
         return None
 
@@ -97,7 +101,12 @@ def start_proxy(upstream: str) -> tuple[ThreadingHTTPServer, FaultProxy]:
             n = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(n) if n else b""
             state.seen.append((self.command, self.path, "Authorization" in self.headers))
-            fault = state.take(self.command)
+            fault = state.take(self.command, self.path)
+            if fault is not None and fault.stall:
+                state.stalled.set()
+                state.release.wait(60)
+                self.close_connection = True
+                return
             if fault is not None and not fault.cut_body:
                 xml = (
                     f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{fault.code}</Code>"
@@ -184,4 +193,6 @@ def s3env(s3_server: S3, monkeypatch: pytest.MonkeyPatch) -> S3:
     for k, v in s3_server.env().items():
         monkeypatch.setenv(k, v)
     s3_server.proxy.faults.clear()
+    s3_server.proxy.stalled.clear()
+    s3_server.proxy.release.clear()
     return s3_server

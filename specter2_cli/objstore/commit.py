@@ -263,10 +263,9 @@ class ObjectOutDir:
                 "sequence number first; two processes are writing the same rank, so this one stops"
             ) from None
         faults.point("after_object_commit")
-        for old, old_key in self.manifests(rank):
-            if old < seq - 1:  # keep the previous version: a reader may be reading it
-                with contextlib.suppress(PreconditionFailed):
-                    self.store.delete(old_key)
+        if seq > 2:  # keep the previous version (a reader may be reading it); older ones go
+            with contextlib.suppress(PreconditionFailed):
+                self.store.delete(self.key(f"{STATE}/{rank}/m{seq - 2:08d}.json"))
 
     # shards --------------------------------------------------------------
 

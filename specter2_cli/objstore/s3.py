@@ -173,6 +173,9 @@ class S3Store(ObjectStore):
         cfg = TransferConfig(
             multipart_threshold=PART_SIZE, multipart_chunksize=PART_SIZE, max_concurrency=4
         )
+        if os.path.getsize(path) < PART_SIZE:  # one request, and it returns the ETag
+            with open(path, "rb") as fh:
+                return str(self._call(key, "put_object", Key=key, Body=fh).get("ETag", ""))
         try:
             self.client.upload_file(path, self.bucket, key, Config=cfg)
         except (bx.ClientError, bx.BotoCoreError) as e:

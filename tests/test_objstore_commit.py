@@ -1,0 +1,159 @@
+"""The OUTDIR commit protocol on a real S3 server (moto on loopback): kill -9 during
+uploads and commits, resume, and compare with an uninterrupted run bit for bit."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from specter2_cli.errors import LockHeld
+from specter2_cli.objstore import commit as commit_mod
+from specter2_cli.objstore.commit import Holder, ObjectOutDir
+
+from . import s3server
+from .s3server import S3, Fault
+
+s3_server = s3server.s3_server  # the fixtures this module uses
+s3env = s3server.s3env
+
+WRITER = str(Path(__file__).with_name("objstore_writer.py"))
+RECORDS, SHARD = 400, 100  # 4 shards, and a done record
+
+
+def start(url: str, fault: str = "", endpoint: str = "") -> subprocess.Popen[str]:
+    env = {**os.environ, "SPECTER2_FAULT": fault}
+    if endpoint:
+        env["AWS_ENDPOINT_URL"] = endpoint
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parents[1]), env.get("PYTHONPATH", "")])
+    return subprocess.Popen(
+        [sys.executable, WRITER, url, str(RECORDS), str(SHARD)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def visible(out: ObjectOutDir) -> dict[str, bytes]:
+    """What a reader listing the folder sees (pyarrow skips _ and . names)."""
+    found = {}
+    for o in out.store.iter_objects(out.root):
+        name = o.key[len(out.root) :]
+        if "/" not in name and not name.startswith(("_", ".")):
+            found[name] = out.store.read_bytes(o.key) or b""
+    return found
+
+
+def committed_shards(out: ObjectOutDir) -> list[bytes]:
+    latest = out.latest("g0000-r00000")
+    assert latest is not None
+    state = json.loads(latest[1])
+    return [out.store.read_bytes(out.key(sh["files"][0])) or b"" for sh in state["shards"]]
+
+
+def test_kill_9_during_uploads_and_commits_then_resume(s3env: S3) -> None:
+    """One test: the runs go in parallel, each into its own prefix of one bucket."""
+    bucket = s3env.bucket()
+    ref_url = f"s3://{bucket}/ref/"
+    # k0 is killed while its 3rd shard's PUT is in flight (held by the proxy), the others at
+    # fault points: before an upload, between upload and commit, before and after a commit
+    points = ["mid-PUT", "after_object_upload:3", "object_commit:2", "after_object_commit:3"]
+    s3env.proxy.faults.append(Fault(method="PUT", path=f"/{bucket}/k0/part-00002.", stall=True))
+    procs = [start(ref_url), start(f"s3://{bucket}/k0/", endpoint=s3env.proxy.url)]
+    procs += [start(f"s3://{bucket}/k{i}/", p) for i, p in enumerate(points) if i]
+    assert s3env.proxy.stalled.wait(60)
+    procs[1].kill()
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    s3env.proxy.release.set()
+    assert procs[0].returncode == 0, outs[0]
+    for p, text in zip(procs[1:], outs[1:], strict=True):
+        assert p.returncode == -9, text  # each one was killed where asked
+    ref = ObjectOutDir(ref_url)
+    ref_shards = committed_shards(ref)
+    assert len(ref_shards) == RECORDS // SHARD and ref.has_success()
+    for i in range(len(points)):
+        out = ObjectOutDir(f"s3://{bucket}/k{i}/")
+        assert not out.has_success()
+        for name, data in visible(out).items():  # no half-visible shard: each one is whole
+            assert data == ref_shards[int(name[5:10])], (points[i], name)
+    # a leftover multipart upload of a killed attempt is aborted by the resume
+    stray = s3env_client(s3env).create_multipart_upload(
+        Bucket=bucket, Key="k0/part-00009.x.parquet"
+    )
+    resumed = [start(f"s3://{bucket}/k{i}/") for i in range(len(points))]
+    for p, point in zip(resumed, points, strict=True):
+        text = p.communicate(timeout=120)[0]
+        assert p.returncode == 0, (point, text)
+        assert "nothing to do" not in text
+    for i, point in enumerate(points):
+        out = ObjectOutDir(f"s3://{bucket}/k{i}/")
+        shards = committed_shards(out)
+        assert shards == ref_shards, point  # bit for bit, shard by shard
+        assert sorted(visible(out).values()) == sorted(ref_shards), point  # no leftovers
+        assert out.has_success()
+    uploads = s3env_client(s3env).list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    assert stray["UploadId"] not in [u["UploadId"] for u in uploads]
+    again = start(f"s3://{bucket}/k0/")
+    assert "nothing to do" in again.communicate(timeout=60)[0]
+
+
+def s3env_client(s3: S3):  # type: ignore[no-untyped-def]
+    import boto3
+
+    return boto3.session.Session().client("s3", endpoint_url=s3.endpoint)
+
+
+def test_a_second_writer_is_refused_and_a_dead_one_taken_over(
+    s3env: S3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = ObjectOutDir(f"s3://{s3env.bucket()}/o/")
+    first = out.acquire("g0000-r00000", "rank 0")
+    with pytest.raises(LockHeld, match=rf"pid {os.getpid()} on "):
+        out.acquire("g0000-r00000", "rank 0")
+    assert out.acquire("g0000-r00001", "rank 1")  # another rank is another lease
+    first.release()
+    second = out.acquire("g0000-r00000", "rank 0")  # released: free again
+    second._stop.set()  # a writer that was killed -9: its lease stays behind
+    key = out.key("_specter2/locks/g0000-r00000.json")
+
+    # the same machine, a pid that no longer runs: taken over at once
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    ghost = Holder("ghost", Holder.me().host, Holder.me().boot_id, dead.pid, time.time())
+    out.store.put_bytes(key, ghost.to_bytes())
+    third = out.acquire("g0000-r00000", "rank 0")
+    # the killed-but-alive writer notices at its next renewal and may not commit any more
+    second._stop.clear()
+    second.renew()
+    with pytest.raises(LockHeld, match="took the lease over"):
+        out.commit("g0000-r00000", 1, b"{}", second)
+    third._stop.set()
+
+    # another machine: refused while the lease is fresh, taken over once it has expired
+    other = Holder("other", "node-17", "boot", 4242, time.time())
+    out.store.put_bytes(key, other.to_bytes())
+    with pytest.raises(LockHeld, match="pid 4242 on node-17"):
+        out.acquire("g0000-r00000", "rank 0")
+    later = time.time() + commit_mod.DEFAULT_TTL + 5
+    monkeypatch.setattr(commit_mod.time, "time", lambda: later)
+    assert out.acquire("g0000-r00000", "rank 0").holder.owner != "other"
+
+
+def test_a_sequence_number_is_committed_once(s3env: S3) -> None:
+    out = ObjectOutDir(f"s3://{s3env.bucket()}/c/")
+    lease = out.acquire("g0000-r00000", "rank 0")
+    out.commit("g0000-r00000", 1, b'{"n": 1}', lease)
+    with pytest.raises(LockHeld, match="committed this sequence number first"):
+        out.commit("g0000-r00000", 1, b'{"n": 2}', lease)
+    assert out.latest("g0000-r00000") == (1, b'{"n": 1}')
+    for seq in range(2, 6):
+        out.commit("g0000-r00000", seq, b'{"n": %d}' % seq, lease)
+    assert [s for s, _ in out.manifests("g0000-r00000")] == [4, 5]  # older versions pruned
+    assert out.latest("g0000-r00000") == (5, b'{"n": 5}')
+    lease.release()
