@@ -44,13 +44,24 @@ def test_glob_and_listing(s3env: S3) -> None:
     assert store.info("w/nothing") is None
 
 
-def test_streaming_and_range_reads_match_the_bytes(s3env: S3) -> None:
+def test_streaming_and_range_reads_match_the_bytes(
+    s3env: S3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from specter2_cli.objstore import rangefile
+
+    # small spans, so that 3 MB take many requests and read-ahead
+    monkeypatch.setattr(rangefile, "FIRST_SPAN", 1 << 16)
+    monkeypatch.setattr(rangefile, "MAX_SPAN", 1 << 18)
+    monkeypatch.setattr(rangefile, "BUFFER", 1 << 14)
     store = open_store(f"s3://{s3env.bucket()}/")
     rng = random.Random(5)
     data = rng.randbytes(3_000_001)
     store.put_bytes("blob", data)
     with store.open_read("blob") as fh:
-        assert fh.read() == data  # sequential: spans double, a few requests
+        assert fh.read(1000) == data[:1000]
+        assert b"".join(iter(lambda: fh.read(10_000), b"")) == data[1000:]
+        # 64 KiB, 128 KiB, then 256 KiB spans: ~14 requests, not one per read
+        assert 10 < fh.raw.requests < 20  # type: ignore[attr-defined]
     with store.open_read("blob") as fh:
         for _ in range(40):  # brute force: every read equals the slice of the bytes
             pos, n = rng.randrange(len(data) + 10), rng.randrange(1, 300_000)

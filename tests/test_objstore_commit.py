@@ -157,3 +157,37 @@ def test_a_sequence_number_is_committed_once(s3env: S3) -> None:
     assert [s for s, _ in out.manifests("g0000-r00000")] == [4, 5]  # older versions pruned
     assert out.latest("g0000-r00000") == (5, b'{"n": 5}')
     lease.release()
+
+
+def test_background_uploads_commit_in_order_and_report_failures(
+    s3env: S3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from specter2_cli.errors import EnvironmentProblem
+    from specter2_cli.objstore.uploader import BackgroundUploader
+
+    bucket = s3env.bucket()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3env.proxy.url)
+    out = ObjectOutDir(f"s3://{bucket}/u/")
+    lease = out.acquire("g0000-r00000", "rank 0")
+    committed: list[list[str]] = []
+    up = BackgroundUploader(out, "a1", depth=2)
+    for i in range(4):
+        local = tmp_path / f"part-{i:05d}.parquet"
+        local.write_bytes(b"%d" % i * 1000)
+        up.submit([(str(local), local.name)], lambda done: committed.append([n for n, _ in done]))
+    up.drain()
+    assert committed == [[f"part-{i:05d}.a1.parquet"] for i in range(4)]
+    assert [out.store.read_bytes(out.key(n[0])) for n in committed] == [
+        b"%d" % i * 1000 for i in range(4)
+    ]
+    assert not list(tmp_path.iterdir())  # local copies go once uploaded
+    s3env.proxy.faults += [Fault(403, "AccessDenied", method="PUT")] * 10
+    local = tmp_path / "part-00004.parquet"
+    local.write_bytes(b"x")
+    up.submit([(str(local), local.name)], lambda done: committed.append([]))
+    with pytest.raises(EnvironmentProblem, match=rf"s3://{bucket}/u/part-00004.a1.parquet: access"):
+        up.drain()
+    assert len(committed) == 4 and local.exists()  # not committed, and the local copy kept
+    up.close()
+    s3env.proxy.faults.clear()
+    lease.release()

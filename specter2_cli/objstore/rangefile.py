@@ -1,10 +1,12 @@
 """A seekable, buffered binary file over ranged GETs.
 
 Sequential reads stream: each request asks for the next span, and the span
-doubles (1 MiB up to 64 MiB) while reads continue where the last one ended, so a
+doubles (1 MiB up to 32 MiB) while reads continue where the last one ended, so a
 JSONL scan costs a few requests per file and a Parquet footer read costs one
-small one. A connection that drops or stalls mid-body is reopened at the current
-offset (with backoff), so a long scan survives what a single GET would not.
+small one. Once reads are sequential, the next span is fetched in the background
+while this one is parsed (at most two spans in memory). A connection that drops
+or stalls mid-body is reopened at the current offset (with backoff), so a long
+scan survives what a single GET would not.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Protocol, cast
 
 log = logging.getLogger("specter2")
 
 FIRST_SPAN = 1 << 20
-MAX_SPAN = 64 << 20
+MAX_SPAN = 32 << 20
 BUFFER = 1 << 20
 
 
@@ -44,6 +47,7 @@ class RangeReader(io.RawIOBase):
         name: str,
         transient: tuple[type[BaseException], ...] = (),
         attempts: int = 6,
+        prefetch: bool = True,
     ) -> None:
         super().__init__()
         self.fetch = fetch
@@ -57,6 +61,9 @@ class RangeReader(io.RawIOBase):
         self.body_end = 0
         self.span = FIRST_SPAN
         self.requests = 0
+        self.prefetch = prefetch
+        self._pool: ThreadPoolExecutor | None = None
+        self._ahead: tuple[int, int, Future[bytes | None]] | None = None
 
     def readable(self) -> bool:
         return True
@@ -117,11 +124,36 @@ class RangeReader(io.RawIOBase):
         sequential = self.body_end == pos and pos > 0
         self._drop()
         self.span = min(MAX_SPAN, self.span * 2) if sequential else FIRST_SPAN
-        end = min(self.size, pos + max(want, self.span))
-        self.body = self.fetch(pos, end)
-        self.requests += 1
+        ahead, self._ahead = self._ahead, None
+        data = None
+        if ahead is not None and ahead[0] == pos and ahead[1] - pos >= want:
+            data = ahead[2].result()  # None when the prefetch failed: fetch it here
+        if data is not None and ahead is not None:
+            end = ahead[1]
+            self.body = io.BytesIO(data)
+        else:
+            end = min(self.size, pos + max(want, self.span))
+            self.body = self.fetch(pos, end)
+            self.requests += 1
         self.body_pos, self.body_end = pos, end
+        if sequential and self.prefetch and end < self.size:
+            nxt = min(self.size, end + min(MAX_SPAN, self.span * 2))
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="specter2-readahead")
+            self._ahead = (end, nxt, self._pool.submit(self._fetch_all, end, nxt))
+            self.requests += 1
         return self.body
+
+    def _fetch_all(self, start: int, end: int) -> bytes | None:
+        try:
+            body = self.fetch(start, end)
+            try:
+                data = body.read()
+            finally:
+                body.close()
+        except Exception:  # the reader fetches the span itself, with its retries
+            return None
+        return data if len(data) == end - start else None
 
     def _drop(self, keep_span: bool = False) -> None:
         if self.body is not None:
@@ -134,6 +166,10 @@ class RangeReader(io.RawIOBase):
 
     def close(self) -> None:
         self._drop()
+        self._ahead = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
         super().close()
 
 
