@@ -63,7 +63,7 @@ class GcsStore(ObjectStore):
             return None
         return ObjectInfo(key, int(fi.size), str(fi.mtime_ns or ""), int(fi.mtime_ns or 0))
 
-    def iter_objects(self, prefix: str) -> Iterator[ObjectInfo]:
+    def iter_objects(self, prefix: str, recursive: bool = True) -> Iterator[ObjectInfo]:
         import pyarrow.fs as pafs
 
         folder = prefix if prefix.endswith("/") or not prefix else prefix.rsplit("/", 1)[0]
@@ -80,7 +80,7 @@ class GcsStore(ObjectStore):
             if fi.type != pafs.FileType.File:
                 continue
             key = fi.path[len(root) :] if fi.path.startswith(root) else fi.path
-            if key.startswith(prefix):
+            if key.startswith(prefix) and (recursive or "/" not in key[len(prefix) :]):
                 out.append(ObjectInfo(key, int(fi.size), str(fi.mtime_ns), int(fi.mtime_ns or 0)))
         yield from sorted(out, key=lambda o: o.key)
 
@@ -148,7 +148,7 @@ class HfStore(ObjectStore):
         version = str(d.get("blob_id") or (d.get("lfs") or {}).get("sha256") or "")
         return ObjectInfo(key, int(d.get("size") or 0), version, 0)
 
-    def iter_objects(self, prefix: str) -> Iterator[ObjectInfo]:
+    def iter_objects(self, prefix: str, recursive: bool = True) -> Iterator[ObjectInfo]:
         folder = prefix if prefix.endswith("/") or "/" not in prefix else prefix.rsplit("/", 1)[0]
         if not prefix.endswith("/") and "/" not in prefix:
             folder = ""
@@ -164,7 +164,12 @@ class HfStore(ObjectStore):
         out = []
         for path, d in found.items():
             key = path[len(root) :] if path.startswith(root) else path
-            if d.get("type") == "file" and key.startswith(prefix):
+            below = key[len(prefix) :]
+            if (
+                d.get("type") == "file"
+                and key.startswith(prefix)
+                and (recursive or "/" not in below)
+            ):
                 version = str(d.get("blob_id") or "")
                 out.append(ObjectInfo(key, int(d.get("size") or 0), version, 0))
         yield from sorted(out, key=lambda o: o.key)

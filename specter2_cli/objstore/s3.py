@@ -115,11 +115,12 @@ class S3Store(ObjectStore):
         except bx.BotoCoreError as e:
             raise self.error(e, key) from e
 
-    def iter_objects(self, prefix: str) -> Iterator[ObjectInfo]:
+    def iter_objects(self, prefix: str, recursive: bool = True) -> Iterator[ObjectInfo]:
         import botocore.exceptions as bx
 
+        kw = {} if recursive else {"Delimiter": "/"}
         pages = self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=prefix
+            Bucket=self.bucket, Prefix=prefix, **kw
         )
         try:
             for page in pages:

@@ -55,8 +55,9 @@ class ObjectStore:
         """The object's size and version, or None when there is no such object."""
         raise NotImplementedError
 
-    def iter_objects(self, prefix: str) -> Iterator[ObjectInfo]:
-        """Every object whose key starts with `prefix`, in key order."""
+    def iter_objects(self, prefix: str, recursive: bool = True) -> Iterator[ObjectInfo]:
+        """Every object whose key starts with `prefix`, in key order (`recursive=False`:
+        only those with no further "/" after the prefix)."""
         raise NotImplementedError
 
     def open_read(self, key: str, info: ObjectInfo | None = None) -> IO[bytes]:

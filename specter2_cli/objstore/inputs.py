@@ -1,0 +1,106 @@
+"""Input URLs for the readers: expand prefixes and globs, look up sizes, open for reading.
+
+The readers take a path and call `open_input(path)`: a local path opens as a file,
+a URL as a seekable stream of range reads, so every format (JSONL by byte ranges,
+Parquet by row groups, gzip, zstd, CSV, PubMed XML) reads the same way from both.
+
+A URL ending in "/" (or naming no object) is a prefix: every data file under it,
+recursively, in key order, skipping `_name` and `.name` segments, as for a local
+folder. Globs: `*` and `?` stay inside one path segment, `**` crosses them.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import posixpath
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import IO
+
+from ..errors import InputError
+from .store import GLOB_CHARS, ObjectInfo, ObjectStore, anonymous_from_env, open_store
+from .urls import ObjectURL, is_url, parse_url
+
+# several files in one "folder" are looked up with one listing rather than one HEAD each
+# (a million-file --inputs-from list costs a listing per folder, not a million requests)
+LIST_WHEN = 8
+
+
+@functools.lru_cache(maxsize=64)
+def _store(scheme: str, bucket: str, anonymous: bool) -> ObjectStore:
+    return open_store(ObjectURL(scheme, bucket, ""), anonymous=anonymous)
+
+
+def store_for(url: ObjectURL) -> ObjectStore:
+    """One client per bucket and process (credentials are resolved once)."""
+    return _store(url.scheme, url.bucket, anonymous_from_env())
+
+
+def _hidden(rel: str) -> bool:
+    return any(part.startswith((".", "_")) for part in rel.split("/"))
+
+
+def expand_url(text: str, is_data_file: Callable[[str], bool]) -> list[str]:
+    """The input files a URL names: itself, the data files under a prefix, or a glob's
+    matches, as URLs in key order. InputError when it names nothing."""
+    u = parse_url(text)
+    store = store_for(u)
+    if GLOB_CHARS & set(u.key):
+        cut = min(u.key.index(c) for c in GLOB_CHARS if c in u.key)
+        fixed = u.key[: u.key.rfind("/", 0, cut) + 1]
+        found = [o.key for o in store.glob(u.key) if not _hidden(o.key[len(fixed) :])]
+        if not found:
+            raise InputError(f"{text}: the pattern matches no object")
+        return [store.url(k) for k in found]
+    if u.key and not u.key.endswith("/") and store.info(u.key) is not None:
+        return [text]
+    prefix = u.prefix
+    found = [
+        o.key
+        for o in store.iter_objects(prefix)
+        if not _hidden(o.key[len(prefix) :]) and is_data_file(o.key)
+    ]
+    if not found:
+        raise InputError(
+            f"{text}: no such object, and no data files (.jsonl, .json, .csv, .tsv, .xml, "
+            ".parquet, .gz, .zst) under it as a prefix; check the URL (and --anonymous / "
+            "the credentials for a private bucket)"
+        )
+    return [store.url(k) for k in found]
+
+
+def stat_urls(urls: Iterable[str]) -> dict[str, ObjectInfo | None]:
+    """Size and version of each URL (None: no such object), listing a folder once when
+    it holds several of them."""
+    groups: dict[tuple[str, str, str], list[ObjectURL]] = defaultdict(list)
+    for text in urls:
+        u = parse_url(text)
+        groups[(u.scheme, u.bucket, posixpath.dirname(u.key))].append(u)
+    out: dict[str, ObjectInfo | None] = {}
+    for (_, _, folder), members in groups.items():
+        store = store_for(members[0])
+        if len(members) >= LIST_WHEN:
+            prefix = folder + "/" if folder else ""
+            listed = {o.key: o for o in store.iter_objects(prefix, recursive=False)}
+            for u in members:
+                out[str(u)] = listed.get(u.key)
+        else:
+            for u in members:
+                out[str(u)] = store.info(u.key)
+    return out
+
+
+def open_input(path: str, buffering: int = 1 << 20) -> IO[bytes]:
+    """A local file, or an object by URL, opened for binary reading (seekable)."""
+    if is_url(path):
+        u = parse_url(path)
+        return store_for(u).open_read(u.key)
+    return open(path, "rb", buffering=buffering)
+
+
+def input_identity(path: str, size: int, mtime_ns: int) -> dict[str, object]:
+    """What a resumed run compares: the URL itself (not a local realpath), size, time."""
+    if is_url(path):
+        return {"path": str(parse_url(path)), "size": size, "mtime_ns": mtime_ns}
+    return {"path": os.path.realpath(path), "size": size, "mtime_ns": mtime_ns}
