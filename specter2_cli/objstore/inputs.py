@@ -41,9 +41,10 @@ def _hidden(rel: str) -> bool:
     return any(part.startswith((".", "_")) for part in rel.split("/"))
 
 
-def expand_url(text: str, is_data_file: Callable[[str], bool]) -> list[str]:
-    """The input files a URL names: itself, the data files under a prefix, or a glob's
-    matches, as URLs in key order. InputError when it names nothing."""
+def list_url(text: str) -> list[str] | None:
+    """The visible objects under a prefix or matching a glob, as URLs in key order; None
+    when the URL names one object (or nothing: the caller reports it as a missing file).
+    InputError for a glob that matches nothing."""
     u = parse_url(text)
     store = store_for(u)
     if GLOB_CHARS & set(u.key):
@@ -54,20 +55,30 @@ def expand_url(text: str, is_data_file: Callable[[str], bool]) -> list[str]:
             raise InputError(f"{text}: the pattern matches no object")
         return [store.url(k) for k in found]
     if u.key and not u.key.endswith("/") and store.info(u.key) is not None:
-        return [text]
+        return None
     prefix = u.prefix
-    found = [
-        o.key
-        for o in store.iter_objects(prefix)
-        if not _hidden(o.key[len(prefix) :]) and is_data_file(o.key)
-    ]
+    found = [o.key for o in store.iter_objects(prefix) if not _hidden(o.key[len(prefix) :])]
+    return [store.url(k) for k in found] if found else None
+
+
+def expand_url(text: str, is_data_file: Callable[[str], bool]) -> list[str]:
+    """The input files a URL names: itself, the data files under a prefix, or a glob's
+    matches, as URLs in key order. InputError when it names nothing."""
+    listed = list_url(text)
+    if listed is None:
+        u = parse_url(text)
+        if u.key and not u.key.endswith("/") and store_for(u).info(u.key) is not None:
+            return [text]
+        listed = []
+    glob = bool(GLOB_CHARS & set(parse_url(text).key))
+    found = listed if glob else [x for x in listed if is_data_file(x)]
     if not found:
         raise InputError(
             f"{text}: no such object, and no data files (.jsonl, .json, .csv, .tsv, .xml, "
             ".parquet, .gz, .zst) under it as a prefix; check the URL (and --anonymous / "
             "the credentials for a private bucket)"
         )
-    return [store.url(k) for k in found]
+    return found
 
 
 def stat_urls(urls: Iterable[str]) -> dict[str, ObjectInfo | None]:
