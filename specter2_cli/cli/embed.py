@@ -227,6 +227,13 @@ def embed(
         Path | None,
         typer.Option(help="Read input paths from this file, one per line (adds to INPUTS)."),
     ] = None,
+    delimiter: Annotated[
+        str | None,
+        typer.Option(
+            help="CSV field separator: one character, or 'tab' (default: found from the "
+            "header line among , ; tab |)."
+        ),
+    ] = None,
 ) -> None:
     """Embed paper records (or search queries) into Parquet or .npy shards in OUTDIR.
 
@@ -250,6 +257,7 @@ def embed(
     from ..pipeline.runtime import SignalHandlers, StopFlag
 
     check_device("--device", device)
+    delimiter = check_delimiter(delimiter)
     if devices:
         check_devices(devices)
     if max_reject_rate is not None and not 0 <= max_reject_rate <= 1:
@@ -305,11 +313,25 @@ def embed(
             log_every_s=log_every,
             max_reject_rate=max_reject_rate,
             stop=stop,
+            delimiter=delimiter,
         )
         summary = job.run()
         report(summary.as_dict(), summary_json)
         handlers.keep()
     faults.point("exit")
+
+
+def check_delimiter(value: str | None) -> str | None:
+    """--delimiter as one character ('tab' and '\\t' mean a tab); UsageError otherwise."""
+    if value is None:
+        return None
+    d = "\t" if value.lower() in ("tab", "\\t", "\t") else value
+    if len(d) != 1 or d in '"\r\n':
+        raise UsageError(
+            f"--delimiter {value!r}: give one character other than a quote or a newline, "
+            "e.g. --delimiter ';' or --delimiter tab"
+        )
+    return d
 
 
 _MODEL_KEYS = (

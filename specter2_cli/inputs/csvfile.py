@@ -1,5 +1,9 @@
 """CSV and TSV with a header row (RFC 4180 quoting), streamed with pyarrow's CSV reader.
 
+The field separator is --delimiter when given, else found from the header line:
+the one of `,` `;` tab `|` that occurs most often outside quotes (Excel writes `;`
+in locales whose decimal mark is a comma); `.tsv` files default to tab.
+
 Every column is read as text (an id like `0704.0010` must not become a number);
 an empty field is an empty string. A record's position is its row number among
 the data rows (0-based), so a resumed run skips the rows already done. Messages
@@ -12,14 +16,11 @@ from __future__ import annotations
 import csv
 import io
 import re
-import zlib
 from collections.abc import Iterator
 from typing import Any
 
-from zstandard import ZstdError
-
 from ..errors import InputError
-from .compressed import open_decompressed
+from .compressed import READ_ERRORS, open_decompressed
 from .files import InputFile
 from .slicing import Cursor, Slice
 from .validate import Item, RecordValidator, Rejected, preview
@@ -29,8 +30,36 @@ INT_TEXT = re.compile(r"-?[0-9]{1,19}")
 ROW_IN_ERROR = re.compile(r"Row #(\d+)")
 
 
+DELIMITERS = (",", "\t", ";", "|")  # in order of preference on a tie
+
+
 def delimiter(f: InputFile) -> str:
-    return "\t" if f.kind == "tsv" else ","
+    return f.delimiter or ("\t" if f.kind == "tsv" else ",")
+
+
+def sniff_delimiter(f: InputFile, given: str | None = None) -> str:
+    """The field separator of a CSV/TSV file: `given`, else the most frequent candidate
+    outside quotes in the header line (the default of the kind when there is none)."""
+    if given:
+        return given
+    default = "\t" if f.kind == "tsv" else ","
+    try:
+        with open_decompressed(f) as fh:
+            head = fh.read(1 << 16)
+    except READ_ERRORS:
+        return default  # the reader names the problem
+    text = head.removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="replace")
+    counts = dict.fromkeys(DELIMITERS, 0)
+    quoted = False
+    for ch in text:
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch in "\r\n":
+            break
+        elif not quoted and ch in counts:
+            counts[ch] += 1
+    best = max(DELIMITERS, key=lambda d: (counts[d], d == default))
+    return best if counts[best] else default
 
 
 def csv_header(f: InputFile) -> list[str]:
@@ -38,7 +67,7 @@ def csv_header(f: InputFile) -> list[str]:
     try:
         with io.TextIOWrapper(open_decompressed(f), encoding="utf-8-sig", newline="") as fh:
             row = next(csv.reader(fh, delimiter=delimiter(f)), None)
-    except (EOFError, OSError, zlib.error, ZstdError, UnicodeDecodeError, csv.Error) as e:
+    except (*READ_ERRORS, UnicodeDecodeError, csv.Error) as e:
         raise InputError(f"{f.display}: cannot read the header row ({e})") from e
     if not row or not any(c.strip() for c in row):
         raise InputError(f"{f.display}: empty file; CSV/TSV input needs a header row")
@@ -71,7 +100,7 @@ class CsvLines:
                 next(self._reader)
                 self._row += 1
             return line
-        except (EOFError, OSError, zlib.error, ZstdError, csv.Error, StopIteration):
+        except (*READ_ERRORS, csv.Error, StopIteration):
             return None
 
 
@@ -114,7 +143,7 @@ def read_csv(
             batch = reader.read_next_batch()
         except StopIteration:
             batch = None
-        except (pa.ArrowException, EOFError, OSError, zlib.error, ZstdError) as e:
+        except (pa.ArrowException, *READ_ERRORS) as e:
             raise _corrupt(f, e, lines) from e
         for obj in batch.to_pylist() if batch is not None else [None]:
             while row in bad:  # skipped by the parser: rejected in their place
@@ -147,8 +176,8 @@ def _open(f: InputFile, names: list[str], bad: dict[int, str]) -> Any:
         )
         return "skip"
 
-    source = pa.input_stream(f.path, compression=f.compression or None)
     try:
+        source = open_decompressed(f)
         return pc.open_csv(
             source,
             read_options=pc.ReadOptions(block_size=BLOCK_BYTES, use_threads=False),
@@ -159,7 +188,7 @@ def _open(f: InputFile, names: list[str], bad: dict[int, str]) -> Any:
                 column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False
             ),
         )
-    except (pa.ArrowException, EOFError, OSError, zlib.error, ZstdError) as e:
+    except (pa.ArrowException, *READ_ERRORS) as e:
         raise _corrupt(f, e) from e
 
 
@@ -192,5 +221,10 @@ def csv_dicts(f: InputFile, n: int) -> Iterator[dict[str, Any]]:
     """The first n data rows as {column: text}, read with the csv module (for a first look)."""
     import itertools
 
-    with io.TextIOWrapper(open_decompressed(f), encoding="utf-8-sig", newline="") as fh:
-        yield from itertools.islice(csv.DictReader(fh, delimiter=delimiter(f)), n)
+    with io.TextIOWrapper(
+        open_decompressed(f), encoding="utf-8-sig", errors="replace", newline=""
+    ) as fh:
+        rows = csv.DictReader(fh, delimiter=delimiter(f))
+        for row in itertools.islice(rows, n):
+            row.pop(None, None)  # fields beyond the header's: the reader rejects that row
+            yield {k: v for k, v in row.items() if v is not None}

@@ -154,6 +154,7 @@ def check_first_records(
     probe = RecordValidator(fields, query_mode, "[SEP]", "any")
     window: list[dict[str, Any]] = []
     id_names: set[str] = set()
+    s2: dict[str, list[InputFile]] = {"papers": [], "abstracts": []}
     for f in inputs:
         if f.kind == "parquet":
             from .parquet import parquet_columns, parquet_schema
@@ -173,6 +174,11 @@ def check_first_records(
             )
         id_names |= {n for n in names if n}
         window += recs[: max(0, FIRST_WINDOW - len(window))]
+        part = s2_dataset(recs[0]) if recs else None
+        if part:
+            s2[part].append(f)
+    if s2["papers"] and s2["abstracts"] and not query_mode:
+        raise InputError(s2_join_hint(s2["papers"], s2["abstracts"]))
     _log_fields(fields, query_mode, id_names)
     if window and not query_mode:
         for kind, name in (("title", fields.title_field), ("abstract", fields.abstract_field)):
@@ -186,6 +192,47 @@ def check_first_records(
                     _names(*window[:20]),
                     kind,
                 )
+
+
+# Fields only S2's `papers` / `abstracts` dataset records carry (besides corpusid).
+S2_PAPERS_FIELDS = frozenset(
+    {"externalids", "s2fieldsofstudy", "publicationvenueid", "isopenaccess"}
+)
+S2_ABSTRACTS_FIELDS = frozenset({"openaccessinfo"})
+
+
+def s2_dataset(obj: dict[str, Any]) -> str | None:
+    """'papers' or 'abstracts' for a record of those S2 datasets, else None."""
+    if not isinstance(obj, dict) or "corpusid" not in obj:
+        return None
+    if "title" in obj and "abstract" not in obj and S2_PAPERS_FIELDS & obj.keys():
+        return "papers"
+    if "abstract" in obj and "title" not in obj and S2_ABSTRACTS_FIELDS & obj.keys():
+        return "abstracts"
+    return None
+
+
+def s2_join_hint(papers: list[InputFile], abstracts: list[InputFile]) -> str:
+    """The refusal for S2 `papers` and `abstracts` given together, with the join command."""
+
+    def where(fs: list[InputFile]) -> str:
+        import os
+
+        dirs = sorted({os.path.dirname(f.path) or "." for f in fs})
+        if len(dirs) == 1:
+            return "'" + os.path.join(dirs[0], "*") + "'"
+        return "'" + fs[0].path + "'"
+
+    return (
+        f"{papers[0].display} holds S2 `papers` records (titles) and {abstracts[0].display} "
+        "S2 `abstracts` records: embedded as they are, a paper would get its title or its "
+        "abstract, not both. Join them on corpusid first (out of core, flat memory), then "
+        "embed the result:\n"
+        f"  python -m specter2_cli.s2join --papers {where(papers)} --abstracts "
+        f"{where(abstracts)} -o s2_joined.parquet --temp-dir /scratch/tmp\n"
+        "  specter2 embed s2_joined.parquet --preset s2 -o OUT\n"
+        "(the join needs pip install 'specter2-cli[s2]')"
+    )
 
 
 def _names(*objs: dict[str, Any]) -> str:
