@@ -12,7 +12,8 @@ sees, so:
    `sub`, `sup`, `sc`, `scp`, `italic`, `bold`, ...) with nothing in their place,
    block tags (`p`, `br`, `title`, `sec`, ...) with a space, and any tag with a
    `jats:`, `mml:` or other namespace prefix; the text inside is kept. A `<` that
-   does not open such a tag (`p < 0.05`, `a<b`) stays;
+   does not open such a tag (`p < 0.05`, `a<b`) stays. A heading `<jats:title>Abstract
+   </jats:title>` that opens a Crossref abstract is removed with its text;
 3. where anything was changed, whitespace runs become one space and the ends are
    trimmed.
 
@@ -155,6 +156,11 @@ _NAME = r"[A-Za-z][\w.-]*"
 TAG = re.compile(
     rf"<(/?)(?:({_NAME}):)?({_NAME})((?:\s+[\w:.-]+\s*(?:=\s*(?:\"[^\"<>]*\"|'[^'<>]*'|[^\s\"'<>]+))?)*)\s*(/?)>"
 )
+# A heading that Crossref abstracts open with: <jats:title>Abstract</jats:title>
+HEADING = re.compile(
+    r"^\s*<(?:jats:)?title>\s*(?:abstract|summary|graphical abstract)\s*[.:]?\s*</(?:jats:)?title>",
+    re.IGNORECASE,
+)
 ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 _INLINE = frozenset(INLINE_TAGS)
 _BLOCK = frozenset(BLOCK_TAGS)
@@ -211,7 +217,7 @@ def plain_text(s: str) -> str:
             break
         out = ENTITY.sub(_decode, out)
     if "<" in out:
-        out = TAG.sub(_tag, out)
+        out = TAG.sub(_tag, HEADING.sub("", out, count=1))
     if out == s:
         return s
     return " ".join(out.split())
