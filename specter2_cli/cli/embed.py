@@ -394,6 +394,9 @@ def report(d: dict[str, Any], path: Path | None) -> None:
         )
     else:
         parts = [f"{d['embedded']} embedded", f"{d['rejected']} rejected"]
+        if d.get("rejected_by_reason") and d["rejected"]:
+            why = ", ".join(f"{n} {k}" for k, n in d["rejected_by_reason"].items())
+            parts[-1] += f" ({why})"
         if d["truncated"]:
             parts.append(f"{d['truncated']} truncated to --max-length")
         if d["skipped"] or d["changed"]:
@@ -401,8 +404,14 @@ def report(d: dict[str, Any], path: Path | None) -> None:
             parts.append(f"{d['changed']} changed")
         if d.get("no_abstract") or d.get("no_title"):
             parts.append(f"{d['no_abstract']} without abstract, {d['no_title']} without title")
+        if d.get("placeholders"):
+            parts.append(f"{d['placeholders']} with a placeholder title or abstract")
+        if d.get("book_articles"):
+            parts.append(f"{d['book_articles']} PubMed book articles")
         if d.get("deleted_citations"):
             parts.append(f"{d['deleted_citations']} PubMed deleted citations skipped")
+        if d.get("skipped_files"):
+            parts.append(f"{d['skipped_files']} files beside the data not read")
         if d["resumed_from_rows"]:
             parts.append(f"{d['resumed_from_rows']} already committed before this run")
         log.info("done: %s", ", ".join(parts))
