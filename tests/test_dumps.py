@@ -252,3 +252,16 @@ def test_a_folder_with_only_unreadable_files_names_them(tmp_path: Path) -> None:
     (tmp_path / "d" / "pubmed25n0001.xml.gz.md5").write_text("x")
     with pytest.raises(InputError, match=r"pubmed25n0001.xml.gz.md5 \(not a data file\)"):
         resolve_inputs([str(tmp_path / "d")])
+
+
+def test_utf16_csv_is_read_and_a_code_page_csv_is_refused_up_front(tmp_path: Path) -> None:
+    """Excel's other encodings: UTF-16 (found by its BOM) is read like UTF-8; a cp1252
+    file cannot be told from UTF-8 by its bytes, so it is an input error naming the fix,
+    when the inputs are resolved (before the model loads)."""
+    text = 'id;title;abstract\r\n1;"Caf\u00e9 &amp; cr\u00e8me";R\u00e9sum\u00e9\r\n'
+    (tmp_path / "u16.csv").write_bytes(text.encode("utf-16"))
+    items, _ = read([tmp_path / "u16.csv"])
+    assert records(items) == [("1", "Caf\u00e9 & cr\u00e8me[SEP]R\u00e9sum\u00e9")]
+    (tmp_path / "cp.csv").write_bytes(text.encode("cp1252"))
+    with pytest.raises(InputError, match=r"cp\.csv is not UTF-8; .*iconv -f cp1252"):
+        resolve_inputs([str(tmp_path / "cp.csv")])

@@ -13,11 +13,12 @@ name the physical line, counted with Python's csv module only when one is needed
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import IO, Any
 
 from ..errors import InputError
 from .compressed import READ_ERRORS, open_decompressed
@@ -30,6 +31,51 @@ INT_TEXT = re.compile(r"-?[0-9]{1,19}")
 ROW_IN_ERROR = re.compile(r"Row #(\d+)")
 
 
+EXCEL_HINT = (
+    "Excel saves CSV in the locale's code page unless told otherwise: save it as 'CSV UTF-8', "
+    "or convert it, e.g. `iconv -f cp1252 -t utf-8 FILE > FILE.utf8.csv`"
+)
+NOT_UTF8 = "is not UTF-8; " + EXCEL_HINT
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+class Utf8Recoded(io.RawIOBase):
+    """A UTF-16 byte stream (Excel's 'Unicode Text'), read as UTF-8 bytes."""
+
+    def __init__(self, raw: IO[bytes], encoding: str) -> None:
+        self.raw = raw
+        self.decoder = codecs.getincrementaldecoder(encoding)()
+        self.buf = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while not self.buf:
+            chunk = self.raw.read(1 << 16)
+            self.buf = self.decoder.decode(chunk, final=not chunk).encode("utf-8")
+            if not chunk:
+                break
+        n = min(len(b), len(self.buf))
+        b[:n] = self.buf[:n]
+        self.buf = self.buf[n:]
+        return n
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+def open_csv_bytes(f: InputFile) -> IO[bytes]:
+    """The file's decompressed bytes as UTF-8 (a UTF-16 file, found by its BOM, is recoded)."""
+    with open_decompressed(f) as fh:
+        head = fh.read(2)
+    raw = open_decompressed(f)
+    if head in UTF16_BOMS:
+        return io.BufferedReader(Utf8Recoded(raw, "utf-16"), buffer_size=1 << 20)
+    return raw
+
+
 DELIMITERS = (",", "\t", ";", "|")  # in order of preference on a tie
 
 
@@ -40,15 +86,18 @@ def delimiter(f: InputFile) -> str:
 def sniff_delimiter(f: InputFile, given: str | None = None) -> str:
     """The field separator of a CSV/TSV file: `given`, else the most frequent candidate
     outside quotes in the header line (the default of the kind when there is none)."""
-    if given:
-        return given
-    default = "\t" if f.kind == "tsv" else ","
+    default = given or ("\t" if f.kind == "tsv" else ",")
     try:
-        with open_decompressed(f) as fh:
+        with open_csv_bytes(f) as fh:
             head = fh.read(1 << 16)
     except READ_ERRORS:
         return default  # the reader names the problem
-    text = head.removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="replace")
+    try:  # strict, but a character cut at the end of the head is fine
+        text = codecs.getincrementaldecoder("utf-8-sig")().decode(head, final=False)
+    except UnicodeDecodeError as e:
+        raise InputError(f"{f.display} {NOT_UTF8} ({e})") from e
+    if given:
+        return given
     counts = dict.fromkeys(DELIMITERS, 0)
     quoted = False
     for ch in text:
@@ -65,9 +114,11 @@ def sniff_delimiter(f: InputFile, given: str | None = None) -> str:
 def csv_header(f: InputFile) -> list[str]:
     """The column names, from the header row; InputError when there is none."""
     try:
-        with io.TextIOWrapper(open_decompressed(f), encoding="utf-8-sig", newline="") as fh:
+        with io.TextIOWrapper(open_csv_bytes(f), encoding="utf-8-sig", newline="") as fh:
             row = next(csv.reader(fh, delimiter=delimiter(f)), None)
-    except (*READ_ERRORS, UnicodeDecodeError, csv.Error) as e:
+    except UnicodeDecodeError as e:
+        raise InputError(f"{f.display} {NOT_UTF8} ({e})") from e
+    except (*READ_ERRORS, csv.Error) as e:
         raise InputError(f"{f.display}: cannot read the header row ({e})") from e
     if not row or not any(c.strip() for c in row):
         raise InputError(f"{f.display}: empty file; CSV/TSV input needs a header row")
@@ -91,7 +142,7 @@ class CsvLines:
             if self._reader is None or row < self._row:
                 if self._fh is not None:
                     self._fh.close()
-                raw = open_decompressed(self.f)
+                raw = open_csv_bytes(self.f)
                 self._fh = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
                 self._reader, self._row = csv.reader(self._fh, delimiter=delimiter(self.f)), -2
             line = self._reader.line_num + 1
@@ -143,7 +194,7 @@ def read_csv(
             batch = reader.read_next_batch()
         except StopIteration:
             batch = None
-        except (pa.ArrowException, *READ_ERRORS) as e:
+        except (pa.ArrowException, UnicodeDecodeError, *READ_ERRORS) as e:
             raise _corrupt(f, e, lines) from e
         for obj in batch.to_pylist() if batch is not None else [None]:
             while row in bad:  # skipped by the parser: rejected in their place
@@ -177,7 +228,7 @@ def _open(f: InputFile, names: list[str], bad: dict[int, str]) -> Any:
         return "skip"
 
     try:
-        source = open_decompressed(f)
+        source = open_csv_bytes(f)
         return pc.open_csv(
             source,
             read_options=pc.ReadOptions(block_size=BLOCK_BYTES, use_threads=False),
@@ -201,6 +252,11 @@ def _int_id(obj: dict[str, Any], validator: RecordValidator) -> None:
 
 
 def _corrupt(f: InputFile, e: BaseException, lines: CsvLines | None = None) -> InputError:
+    if "invalid UTF8" in str(e) or isinstance(e, UnicodeDecodeError):
+        return InputError(
+            f"{f.display}: a row is not UTF-8 ({e}); {EXCEL_HINT}. Finished shards are "
+            "kept: convert the file and rerun to continue."
+        )
     m = ROW_IN_ERROR.search(str(e))
     if m and lines is not None:  # pyarrow counts records (the header is #1); say the line
         n = lines.line_of(int(m.group(1)) - 2)
@@ -222,7 +278,7 @@ def csv_dicts(f: InputFile, n: int) -> Iterator[dict[str, Any]]:
     import itertools
 
     with io.TextIOWrapper(
-        open_decompressed(f), encoding="utf-8-sig", errors="replace", newline=""
+        open_csv_bytes(f), encoding="utf-8-sig", errors="replace", newline=""
     ) as fh:
         rows = csv.DictReader(fh, delimiter=delimiter(f))
         for row in itertools.islice(rows, n):
