@@ -265,3 +265,23 @@ def test_utf16_csv_is_read_and_a_code_page_csv_is_refused_up_front(tmp_path: Pat
     (tmp_path / "cp.csv").write_bytes(text.encode("cp1252"))
     with pytest.raises(InputError, match=r"cp\.csv is not UTF-8; .*iconv -f cp1252"):
         resolve_inputs([str(tmp_path / "cp.csv")])
+
+
+def test_extensionless_records_manifests_and_unextracted_archives(tmp_path: Path) -> None:
+    """A JSON record file with no suffix is read; OpenAlex's JSON `manifest` and a CORE
+    provider archive left packed are listed as not read (a named archive is exit 2)."""
+    d = tmp_path / "dump"
+    (d / "1").mkdir(parents=True)
+    (d / "1" / "111757").write_text(json.dumps({"coreId": "111757", "title": "No suffix"}))
+    (d / "manifest").write_text(json.dumps({"entries": [{"url": "s3://x/part_000.gz"}]}))
+    (d / "manifest_.xml").write_text(dd.SITEMAP)
+    (d / "22.tar.xz").write_bytes(b"\xfd7zXZ\x00" + b"\x00" * 30)
+    files = resolve_inputs([str(d)])
+    assert [f.path for f in files] == [str(d / "1" / "111757")]
+    reasons = dict(files.skipped)
+    assert set(reasons) == {str(d / "manifest"), str(d / "manifest_.xml"), str(d / "22.tar.xz")}
+    assert "tar -xf" in reasons[str(d / "22.tar.xz")]
+    items, _ = read([d])
+    assert records(items) == [("111757", "No suffix[SEP]")]
+    r = runner.invoke(app, ["embed", str(d / "22.tar.xz"), "-o", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "tar -xf" in r.output, r.output

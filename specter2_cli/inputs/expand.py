@@ -19,7 +19,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from ..errors import InputError, UsageError
-from .files import PARQUET_MAGIC, is_data_file, sniff_compression
+from .files import (
+    PARQUET_MAGIC,
+    TAR_HINT,
+    is_archive,
+    is_data_file,
+    kind_from_name,
+    looks_like_json,
+    sniff_compression,
+    split_name,
+)
 
 GLOB_CHARS = frozenset("*?[")
 
@@ -85,16 +94,22 @@ def not_data_reason(path: str) -> str | None:
     """Why a file found in a folder is not read, or None when it is a data file.
 
     By name first (`.jsonl`, `.csv`, `.xml.gz`, ...); a file with another name is read
-    when its first bytes are a compressed stream or Parquet (S2 shards have no suffix).
+    when its first bytes are a compressed stream, Parquet or a JSON object (S2 shards and
+    some record files have no suffix); a manifest (OpenAlex's is JSON) or an archive is not.
     """
+    if is_archive(path):
+        return TAR_HINT
+    base, _ = split_name(path)
+    if base.startswith("manifest") and kind_from_name(base) != "xml":  # XML: sniffed later
+        return "a manifest"
     if is_data_file(path):
         return None
     try:
         with open(path, "rb") as fh:
-            head = fh.read(8)
+            head = fh.read(64)
     except OSError as e:
         return f"cannot read ({e.strerror or e})"
-    if sniff_compression(head) or head.startswith(PARQUET_MAGIC):
+    if sniff_compression(head) or head.startswith(PARQUET_MAGIC) or looks_like_json(path, head):
         return None
     return "not a data file"
 

@@ -87,10 +87,31 @@ def kind_from_name(name: str) -> Kind | None:
     return None
 
 
+ARCHIVE_SUFFIXES = (".tar", ".tgz", ".tbz2", ".txz", ".zip", ".7z")
+TAR_HINT = "an archive of files, not a stream of records: extract it first (tar -xf FILE)"
+
+
+def is_archive(path: str) -> bool:
+    base, _ = split_name(path)
+    return base.endswith(ARCHIVE_SUFFIXES) or os.path.basename(path).lower().endswith(
+        ARCHIVE_SUFFIXES
+    )
+
+
 def is_data_file(path: str) -> bool:
     """Whether a file found in a folder is one to read (by its name)."""
+    if is_archive(path):
+        return False
     base, comp = split_name(path)
     return kind_from_name(base) is not None or bool(comp)
+
+
+def looks_like_json(path: str, head: bytes) -> bool:
+    """Whether a file with no suffix at all (`111757`) opens with a JSON object: a record
+    file. A file with another suffix (`.txt`) is not guessed at."""
+    if "." in os.path.basename(path):
+        return False
+    return head.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n").startswith(b"{")
 
 
 def sniff_compression(head: bytes) -> Compression:
@@ -115,9 +136,11 @@ def detect(path: str) -> tuple[Kind, Compression]:
         return "stdin", ""
     try:
         with open(path, "rb") as fh:
-            head = fh.read(8)
+            head = fh.read(64)
     except OSError as e:
         raise InputError(f"{path}: cannot read ({e.strerror or e})") from e
+    if is_archive(path):
+        raise UsageError(f"{path}: {TAR_HINT}, and give the folder")
     if head.startswith(PARQUET_MAGIC):
         return "parquet", ""
     comp = sniff_compression(head)
@@ -128,6 +151,8 @@ def detect(path: str) -> tuple[Kind, Compression]:
     if kind is None:
         if comp:
             return "jsonl", comp  # part_000.gz, S2 shards: compressed JSON lines
+        if looks_like_json(path, head):
+            return "jsonl", ""  # a record file with no suffix (JSON lines or one document)
         raise UsageError(
             f"{path}: unknown input format; use .jsonl/.json, .csv, .tsv, .xml (PubMed) or "
             ".parquet, optionally compressed with gzip, zstd, xz or bzip2 (or - for JSONL on stdin)"
