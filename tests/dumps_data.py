@@ -239,3 +239,28 @@ SCOPUS_EXPECTED = [
     {"id": "2-s2.0-5", "title": "Fourth", "abstract": "Plain text."},
 ]
 SCOPUS_BAD_LINE = 7  # the physical line of the row with too many fields
+
+
+def write_crossref(path: Path) -> list[Rec]:
+    """A Crossref public data file: {"items": [...]} of works, gzip, as in the annual dump."""
+    items = [
+        {
+            "DOI": "10.1002/anie.201915678",
+            "title": ["Photocatalytic CO<sub>2</sub> Reduction &amp; H<sub>2</sub> Evolution"],
+            "abstract": "<jats:title>Abstract</jats:title><jats:p>We report <jats:italic>in "
+            "situ</jats:italic> studies.</jats:p>",
+            "type": "journal-article",
+        },
+        {"DOI": "10.1000/no-abstract", "title": ["", "Second title"], "type": "journal-article"},
+        {"DOI": "10.1000/untitled", "title": [], "abstract": "<jats:p>Only text.</jats:p>"},
+    ]
+    path.write_bytes(gzip.compress(json.dumps({"items": items}).encode()))  # one line
+    return [
+        {
+            "id": "10.1002/anie.201915678",
+            "title": "Photocatalytic CO2 Reduction & H2 Evolution",
+            "abstract": "We report in situ studies.",
+        },
+        {"id": "10.1000/no-abstract", "title": "Second title", "abstract": None},
+        {"id": "10.1000/untitled", "title": None, "abstract": "Only text."},
+    ]

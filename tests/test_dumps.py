@@ -285,3 +285,32 @@ def test_extensionless_records_manifests_and_unextracted_archives(tmp_path: Path
     assert records(items) == [("111757", "No suffix[SEP]")]
     r = runner.invoke(app, ["embed", str(d / "22.tar.xz"), "-o", str(tmp_path / "o")])
     assert r.exit_code == 2 and "tar -xf" in r.output, r.output
+
+
+def test_crossref_items_file_embeds_like_the_equivalent_jsonl(
+    encoder: Encoder, tmp_path: Path
+) -> None:
+    """{"items": [...]} documents (Crossref's annual dump): each work a record, its title
+    list and JATS abstract made plain text, id = DOI."""
+    expected = dd.write_crossref(tmp_path / "0.json.gz")
+    items, _ = read([tmp_path / "0.json.gz"], id_field="DOI")
+    assert records(items) == [(r["id"], card(r)) for r in expected]
+    s = EmbedSettings(model=encoder.settings, fields=FieldSettings(id_field="DOI"))
+    embed_files([str(tmp_path / "0.json.gz")], tmp_path / "got", encoder=encoder, settings=s)
+    ref = fd.write_equivalent(tmp_path / "equivalent.jsonl", expected)
+    embed_files([str(ref)], tmp_path / "ref", encoder=encoder, settings=EmbedSettings(
+        model=encoder.settings))  # fmt: skip
+    got, want = read_output(tmp_path / "got"), read_output(tmp_path / "ref")
+    assert list(got) == list(want)
+    for k, v in want.items():
+        assert (got[k] == v).all()
+
+
+def test_a_crossref_file_longer_than_the_sniffed_head_is_still_a_document(tmp_path: Path) -> None:
+    works = [
+        {"DOI": f"10.1/{i}", "title": [f"Work {i}"], "abstract": "y" * 100} for i in range(800)
+    ]
+    path = tmp_path / "1.json.gz"
+    path.write_bytes(gzip.compress(json.dumps({"items": works}).encode()))  # one 100 KB line
+    items, _ = read([path], id_field="DOI")
+    assert records(items) == [(w["DOI"], f"Work {i}[SEP]" + "y" * 100) for i, w in enumerate(works)]

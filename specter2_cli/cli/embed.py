@@ -66,6 +66,7 @@ class Preset(str, Enum):
     core = "core"
     beir = "beir"
     scirepeval = "scirepeval"
+    crossref = "crossref"
 
 
 class Engine(str, Enum):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -25,6 +26,9 @@ from .files import InputFile
 log = logging.getLogger("specter2")
 
 HEAD_BYTES = 1 << 16
+# The start of a Crossref data file ({"items": [...]}) or API response ({"status": "ok",
+# "message-type": "work-list", ...}), too long to parse from its head.
+ITEMS_START = re.compile(r'\{\s*"(?:items"\s*:\s*\[|status"\s*:\s*"ok"\s*,\s*"message-type")')
 FIRST_WINDOW = 1_000  # records looked at for a field that no record has
 
 
@@ -41,6 +45,8 @@ def json_layout(f: InputFile) -> str:
     text = head.removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="replace").strip()
     first, nl, rest = text.partition("\n")
     if _parses(first) and (not nl or rest.strip()) and not first.lstrip().startswith("["):
+        if not (nl and rest.strip()) and _items_document(_loads(first)):
+            return "json"  # one line holding {"items": [...]} (Crossref)
         return "jsonl"  # the first line is a whole record
     if text.startswith("["):
         if _parses(first) and rest.strip():
@@ -51,6 +57,8 @@ def json_layout(f: InputFile) -> str:
         ) or (not whole and not _parses(first)):
             raise InputError(f"{f.display}: this is a JSON array, not JSON lines; {ARRAY_HINT}")
         return "jsonl"
+    if not whole and not nl and ITEMS_START.match(text):
+        return "json"  # a long one-line {"items": [...]} document (Crossref)
     if not text.startswith("{") or not nl:
         return "jsonl"
     try:
@@ -68,6 +76,16 @@ def json_layout(f: InputFile) -> str:
             "one object per line: convert with `jq -c . FILE > FILE.jsonl`"
         )
     return "jsonl"
+
+
+def _items_document(obj: object) -> bool:
+    from .document import document_items
+
+    return (
+        isinstance(obj, dict)
+        and not any(k in obj for k in ID_FIELDS)
+        and document_items(obj) is not None
+    )
 
 
 def _loads(text: str) -> object:
@@ -119,10 +137,16 @@ def _first(f: InputFile, n: int, fields: FieldSettings) -> Iterator[dict[str, An
                 if n <= 0 or size > 1 << 24:
                     return
     elif f.kind == "json":
-        from .document import load_document
+        from .document import document_items, load_document
 
         obj = load_document(f)
-        if isinstance(obj, dict):
+        items = document_items(obj)
+        has_id = isinstance(obj, dict) and (
+            fields.id_field in obj if fields.id_field else any(k in obj for k in ID_FIELDS)
+        )
+        if items is not None and not has_id:
+            yield from (i for i in items[:n] if isinstance(i, dict))
+        elif isinstance(obj, dict):
             yield obj
     elif f.kind in ("csv", "tsv"):
         from .csvfile import csv_dicts
