@@ -314,3 +314,19 @@ def test_a_crossref_file_longer_than_the_sniffed_head_is_still_a_document(tmp_pa
     path.write_bytes(gzip.compress(json.dumps({"items": works}).encode()))  # one 100 KB line
     items, _ = read([path], id_field="DOI")
     assert records(items) == [(w["DOI"], f"Work {i}[SEP]" + "y" * 100) for i, w in enumerate(works)]
+
+
+@pytest.mark.parametrize(("given", "code"), [("tab", 4), (";", 3), (",,", 2), ('"', 2)])
+def test_delimiter_option(tmp_path: Path, given: str, code: int) -> None:
+    """--delimiter is one character or 'tab' (anything else: exit 2) and wins over the
+    sniffed one: `;` on a tab file gives one column, no id field (exit 3); `tab` gets as
+    far as loading the (missing) model (exit 4)."""
+    path = tmp_path / "x.csv"
+    path.write_text("id\ttitle\n1\tA\n")
+    args = ["embed", str(path), "-o", str(tmp_path / "o"), "--delimiter", given]
+    r = runner.invoke(app, [*args, *no_model(tmp_path)])
+    assert r.exit_code == code, r.output
+    if code == 2:
+        assert "--delimiter" in r.output
+    if code == 3:
+        assert "fields are: id\ttitle" in r.output
