@@ -196,6 +196,7 @@ def test_excel_semicolon_csv_is_sniffed_and_a_bad_row_is_a_reject(tmp_path: Path
     assert placeholder == ["2-s2.0-2"]
     (rej,) = [r for r in items if isinstance(r, Rejected)]
     assert rej.message().startswith(f"{path}:{dd.SCOPUS_BAD_LINE}: expected 5 fields")
+    assert rej.raw == "Bad R.;Too;many;fields;here;2-s2.0-4"  # the row as it was read
     # --delimiter overrides the sniffing: read as commas, the file has one column
     items2, _ = read([path], ",", **kw)
     assert not records(items2)

@@ -181,7 +181,8 @@ def read_csv(
     import pyarrow as pa
 
     lines = CsvLines(f)
-    bad: dict[int, str] = {}  # data row -> why, for rows with the wrong number of fields
+    bad: dict[int, tuple[str, str]] = {}  # data row -> (why, its text), for rows with the
+    # wrong number of fields
     reader = _open(f, csv_header(f), bad)
     row = 0
 
@@ -198,9 +199,11 @@ def read_csv(
             raise _corrupt(f, e, lines) from e
         for obj in batch.to_pylist() if batch is not None else [None]:
             while row in bad:  # skipped by the parser: rejected in their place
-                why = bad.pop(row)
+                why, text = bad.pop(row)
                 yield from emit(
-                    Rejected(f.display, CsvLocation(lines, row), None, why, "", sl.file_index, row)
+                    Rejected(
+                        f.display, CsvLocation(lines, row), None, why, text, sl.file_index, row
+                    )
                 )
                 row += 1
             if obj is not None:
@@ -215,7 +218,7 @@ def read_csv(
             return
 
 
-def _open(f: InputFile, names: list[str], bad: dict[int, str]) -> Any:
+def _open(f: InputFile, names: list[str], bad: dict[int, tuple[str, str]]) -> Any:
     import pyarrow as pa
     import pyarrow.csv as pc
 
@@ -223,7 +226,8 @@ def _open(f: InputFile, names: list[str], bad: dict[int, str]) -> Any:
         # r.number counts records from 1 with the header as record 1
         row = r.number - 2 if r.number is not None else -1
         bad[row] = (
-            f"expected {r.expected_columns} fields (as in the header), got {r.actual_columns}"
+            f"expected {r.expected_columns} fields (as in the header), got {r.actual_columns}",
+            str(r.text or ""),
         )
         return "skip"
 
