@@ -162,6 +162,20 @@ HEADING = re.compile(
     re.IGNORECASE,
 )
 ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+# The common case, removed by the regex engine alone: bare inline tags with no attributes.
+SIMPLE_INLINE = re.compile(
+    r"</?(?:i|b|u|em|strong|sub|sup|sc|scp|italic|bold|small|span|tt|"
+    r"jats:italic|jats:bold|jats:sub|jats:sup|jats:sc|jats:underline)>"
+)
+COMMON_ENTITIES = {
+    "&amp;": "&",
+    "&lt;": "<",
+    "&gt;": ">",
+    "&quot;": '"',
+    "&apos;": "'",
+    "&#39;": "'",
+    "&nbsp;": "\u00a0",
+}
 _INLINE = frozenset(INLINE_TAGS)
 _BLOCK = frozenset(BLOCK_TAGS)
 
@@ -204,7 +218,8 @@ def _tag(m: re.Match[str]) -> str:
 
 
 def _decode(m: re.Match[str]) -> str:
-    return html.unescape(m.group(0))
+    e = m.group(0)
+    return COMMON_ENTITIES.get(e) or html.unescape(e)
 
 
 def plain_text(s: str) -> str:
@@ -212,12 +227,18 @@ def plain_text(s: str) -> str:
     if "<" not in s and "&" not in s:
         return s
     out = s
-    for _ in range(2):
-        if "&" not in out:
-            break
-        out = ENTITY.sub(_decode, out)
+    if "&" in out:
+        for ref, char in COMMON_ENTITIES.items():  # "&amp;" first: "&amp;lt;" is "<" too
+            if ref in out:
+                out = out.replace(ref, char)
+        for _ in range(2):
+            if "&" not in out:
+                break
+            out = ENTITY.sub(_decode, out)
     if "<" in out:
-        out = TAG.sub(_tag, HEADING.sub("", out, count=1))
+        out = SIMPLE_INLINE.sub("", HEADING.sub("", out, count=1))
+        if "<" in out:
+            out = TAG.sub(_tag, out)
     if out == s:
         return s
     return " ".join(out.split())
