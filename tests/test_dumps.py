@@ -331,3 +331,19 @@ def test_delimiter_option(tmp_path: Path, given: str, code: int) -> None:
         assert "--delimiter" in r.output
     if code == 3:
         assert "fields are: id\ttitle" in r.output
+
+
+def test_pre_2017_medline_citation_set(tmp_path: Path) -> None:
+    """MEDLINE's older distribution: <MedlineCitationSet> of bare <MedlineCitation>s."""
+    xml = (
+        '<?xml version="1.0"?>\n<MedlineCitationSet>\n'
+        '<MedlineCitation Owner="NLM" Status="MEDLINE"><PMID>10540283</PMID><Article>'
+        "<ArticleTitle>Old <i>format</i>.</ArticleTitle><Abstract><AbstractText>Still "
+        "read.</AbstractText></Abstract></Article></MedlineCitation>\n"
+        "<DeleteCitation><PMID>1</PMID></DeleteCitation>\n</MedlineCitationSet>\n"
+    )
+    path = tmp_path / "medline16n0001.xml"
+    path.write_text(xml)
+    items, v = read([path])
+    assert records(items) == [(10540283, "Old format.[SEP]Still read.")]
+    assert v.counts.deleted_citations == 1

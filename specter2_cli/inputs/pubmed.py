@@ -1,6 +1,7 @@
 """PubMed XML (baseline and update files), streamed with iterparse and cleared as it goes.
 
-Each PubmedArticle becomes one record: id = PMID (an integer), title = the text
+Each PubmedArticle (or MedlineCitation, in the MedlineCitationSet files MEDLINE
+shipped before 2017) becomes one record: id = PMID (an integer), title = the text
 of ArticleTitle including the text inside inline markup (<i>, <sub>, MathML), or
 the VernacularTitle when ArticleTitle is empty; abstract = the text of the
 Article's AbstractText sections joined by single spaces, without their labels
@@ -30,7 +31,9 @@ from .validate import Item, RecordValidator, Rejected, preview
 log = logging.getLogger("specter2")
 
 ROOT = "PubmedArticleSet"
+ROOTS = (ROOT, "MedlineCitationSet")  # the second: MEDLINE files before 2017
 ARTICLE = "PubmedArticle"
+CITATION = "MedlineCitation"  # a child of MedlineCitationSet
 BOOK = "PubmedBookArticle"
 PMID_TEXT = re.compile(r"[0-9]{1,19}")  # ASCII only: "²".isdigit() is True
 ROOT_SNIFF_BYTES = 1 << 20
@@ -67,8 +70,11 @@ def article_fields(el: ET.Element) -> tuple[int | str | None, str | None, str | 
         title = text_of(doc.find("ArticleTitle")) or text_of(doc.find("Book/BookTitle"))
         title = title or text_of(doc.find("VernacularTitle"))
         return parse_pmid(text_of(doc.find("PMID"))), title, _abstract(doc)
-    pmid = parse_pmid(text_of(el.find("MedlineCitation/PMID")))
-    art = el.find("MedlineCitation/Article")
+    cit = el if el.tag == CITATION else el.find(CITATION)
+    if cit is None:
+        return None, None, None
+    pmid = parse_pmid(text_of(cit.find("PMID")))
+    art = cit.find("Article")
     title = None
     if art is not None:
         title = text_of(art.find("ArticleTitle")) or text_of(art.find("VernacularTitle"))
@@ -90,7 +96,7 @@ def not_pubmed_reason(f: InputFile) -> str | None:
                 parser.feed(chunk)
                 for _, el in parser.read_events():
                     tag = str(el.tag).rpartition("}")[2]
-                    if el.tag == ROOT:
+                    if el.tag in ROOTS:
                         return None
                     return f"XML but not PubMed (its root element is <{tag}>)"
     except (ET.ParseError, *READ_ERRORS):
@@ -105,7 +111,7 @@ def iter_articles(f: InputFile, counts: dict[str, int] | None = None) -> Iterato
     try:
         events = ET.iterparse(fh, events=("start", "end"))
         _, root = next(events)
-        if root.tag != ROOT:
+        if root.tag not in ROOTS:
             raise InputError(
                 f"{f.display}: XML input must be a PubMed file (<{ROOT}>), "
                 f"this one starts with <{root.tag}>"
@@ -118,7 +124,7 @@ def iter_articles(f: InputFile, counts: dict[str, int] | None = None) -> Iterato
             depth -= 1
             if depth != 0:  # only the children of the root
                 continue
-            if el.tag in (ARTICLE, BOOK):
+            if el.tag in (ARTICLE, BOOK, CITATION):
                 pmid, title, abstract = article_fields(el)
                 yield {"pmid": pmid, "title": title, "abstract": abstract, "book": el.tag == BOOK}
             elif el.tag == "DeleteCitation":
