@@ -347,3 +347,20 @@ def test_pre_2017_medline_citation_set(tmp_path: Path) -> None:
     items, v = read([path])
     assert records(items) == [(10540283, "Old format.[SEP]Still read.")]
     assert v.counts.deleted_citations == 1
+
+
+def test_pubmed_books_embed_like_the_equivalent_jsonl_and_are_counted(
+    encoder: Encoder, tmp_path: Path
+) -> None:
+    path = tmp_path / "pubmed25n1300.xml.gz"
+    path.write_bytes(gzip.compress(dd.PUBMED_BOOKS.encode()))
+    s = EmbedSettings(model=encoder.settings, shard_size=3, sort_window=2)
+    summary = embed_files([str(path)], tmp_path / "got", encoder=encoder, settings=s)
+    assert (summary.book_articles, summary.deleted_citations) == (2, 1)
+    assert (summary.placeholders, summary.no_title, summary.no_abstract) == (1, 1, 0)
+    ref = fd.write_equivalent(tmp_path / "equivalent.jsonl", dd.PUBMED_BOOKS_EXPECTED)
+    embed_files([str(ref)], tmp_path / "ref", encoder=encoder, settings=s)
+    got, want = read_output(tmp_path / "got"), read_output(tmp_path / "ref")
+    assert list(got) == list(want) == [r["id"] for r in dd.PUBMED_BOOKS_EXPECTED]
+    for k, v in want.items():
+        assert (got[k] == v).all()
