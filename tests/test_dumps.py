@@ -294,9 +294,10 @@ def test_crossref_items_file_embeds_like_the_equivalent_jsonl(
     """{"items": [...]} documents (Crossref's annual dump): each work a record, its title
     list and JATS abstract made plain text, id = DOI."""
     expected = dd.write_crossref(tmp_path / "0.json.gz")
-    items, _ = read([tmp_path / "0.json.gz"], id_field="DOI")
+    items, _ = read([tmp_path / "0.json.gz"], id_field="DOI", preset="crossref")
     assert records(items) == [(r["id"], card(r)) for r in expected]
-    s = EmbedSettings(model=encoder.settings, fields=FieldSettings(id_field="DOI"))
+    fields = FieldSettings(id_field="DOI", preset="crossref")
+    s = EmbedSettings(model=encoder.settings, fields=fields)
     embed_files([str(tmp_path / "0.json.gz")], tmp_path / "got", encoder=encoder, settings=s)
     ref = fd.write_equivalent(tmp_path / "equivalent.jsonl", expected)
     embed_files([str(ref)], tmp_path / "ref", encoder=encoder, settings=EmbedSettings(
@@ -313,7 +314,7 @@ def test_a_crossref_file_longer_than_the_sniffed_head_is_still_a_document(tmp_pa
     ]
     path = tmp_path / "1.json.gz"
     path.write_bytes(gzip.compress(json.dumps({"items": works}).encode()))  # one 100 KB line
-    items, _ = read([path], id_field="DOI")
+    items, _ = read([path], id_field="DOI", preset="crossref")
     assert records(items) == [(w["DOI"], f"Work {i}[SEP]" + "y" * 100) for i, w in enumerate(works)]
 
 

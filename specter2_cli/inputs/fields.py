@@ -3,7 +3,8 @@
 OpenAlex works have no `abstract` but an `abstract_inverted_index` (word ->
 positions); it is rebuilt into text here, each word at its positions, joined by
 single spaces. Their `title` may be null where `display_name` is set. Crossref works have a list
-of titles (`"title": ["..."]`): the first non-empty one is the title.
+of titles (`"title": ["..."]`): with --preset crossref the first non-empty one is the
+title (elsewhere a list is a bad field).
 """
 
 from __future__ import annotations
@@ -56,11 +57,12 @@ def invert_abstract(index: Any) -> str | None:
 
 
 def title_and_abstract(
-    obj: dict[str, Any], title_field: str, abstract_field: str
+    obj: dict[str, Any], title_field: str, abstract_field: str, title_lists: bool = False
 ) -> tuple[Any, Any]:
-    """The raw title and abstract values of a record, with the OpenAlex fallbacks."""
+    """The raw title and abstract values of a record, with the OpenAlex fallbacks; with
+    `title_lists` (--preset crossref), a list of titles gives its first non-empty one."""
     title = obj.get(title_field)
-    if isinstance(title, list) and all(isinstance(t, str) for t in title):
+    if title_lists and isinstance(title, list) and all(isinstance(t, str) for t in title):
         title = next((t for t in title if t.strip()), None)  # Crossref: a list of titles
     if title is None and isinstance(obj.get(TITLE_FALLBACK), str):
         title = obj[TITLE_FALLBACK]

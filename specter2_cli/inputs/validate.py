@@ -228,7 +228,10 @@ class RecordValidator:
             return q, None, 0
         try:
             title_v, abstract_v = title_and_abstract(
-                obj, self.fields.title_field, self.fields.abstract_field
+                obj,
+                self.fields.title_field,
+                self.fields.abstract_field,
+                self.fields.preset == "crossref",
             )
         except BadField as e:
             return None, str(e), 0
