@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -206,6 +207,12 @@ def embed(
     offline: Annotated[
         bool, typer.Option("--offline", help="Never contact the Hub; use the local cache only.")
     ] = False,
+    anonymous: Annotated[
+        bool,
+        typer.Option(
+            "--anonymous", help="Read s3:// and gs:// inputs without credentials (public buckets)."
+        ),
+    ] = False,
     engine: Annotated[
         Engine,
         typer.Option(help="fused: fast exact forward pass; reference: the adapters library's."),
@@ -295,6 +302,8 @@ def embed(
             on_error=on_error.value,
             engine=engine.value,
         )
+        if anonymous:  # read by the object-store layer, and inherited by --devices workers
+            os.environ["SPECTER2_ANONYMOUS"] = "1"
         if devices:
             from ..multi import run_devices
 

@@ -14,6 +14,7 @@ from typing import IO, cast
 
 import zstandard
 
+from ..objstore.inputs import open_input
 from .files import InputFile
 
 # What a truncated or corrupt compressed stream raises while it is read.
@@ -23,15 +24,19 @@ READ_ERRORS = (EOFError, OSError, zlib.error, zstandard.ZstdError, lzma.LZMAErro
 def open_decompressed(f: InputFile) -> IO[bytes]:
     """The file's bytes after decompression, buffered for readline()."""
     if f.compression == "gzip":
-        return cast(IO[bytes], gzip.open(f.path, "rb"))
+        return cast(IO[bytes], gzip.open(open_input(f.path), "rb"))
     if f.compression == "zstd":
-        raw = open(f.path, "rb")
+        raw = open_input(f.path)
         reader = zstandard.ZstdDecompressor().stream_reader(
             raw, read_across_frames=True, closefd=True
         )
         return cast(IO[bytes], io.BufferedReader(reader, buffer_size=1 << 20))  # type: ignore[arg-type]
     if f.compression == "xz":  # .xz and legacy .lzma, several streams read one after another
-        return cast(IO[bytes], io.BufferedReader(lzma.open(f.path, "rb"), buffer_size=1 << 20))  # type: ignore[arg-type]
+        return cast(
+            IO[bytes], io.BufferedReader(lzma.open(open_input(f.path), "rb"), buffer_size=1 << 20)
+        )  # type: ignore[arg-type]
     if f.compression == "bzip2":  # multi-stream files (pbzip2) included
-        return cast(IO[bytes], io.BufferedReader(bz2.open(f.path, "rb"), buffer_size=1 << 20))  # type: ignore[arg-type]
-    return open(f.path, "rb", buffering=1 << 20)
+        return cast(
+            IO[bytes], io.BufferedReader(bz2.open(open_input(f.path), "rb"), buffer_size=1 << 20)
+        )  # type: ignore[arg-type]
+    return open_input(f.path)  # a local file or an object store URL

@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from ..errors import InputError, UsageError
+from ..objstore.inputs import list_url, open_input
+from ..objstore.urls import is_url
 from .files import (
     PARQUET_MAGIC,
     TAR_HINT,
@@ -52,10 +54,13 @@ class Expanded:
 def expand_paths(paths: list[str]) -> Expanded:
     out = Expanded()
     for p in paths:
-        if p == "-" or os.path.isfile(p):
+        urls = list_url(p) if is_url(p) else None  # an object store prefix or glob
+        if p == "-" or os.path.isfile(p) or (is_url(p) and urls is None):
             out.add(p, False)
-        elif os.path.isdir(p) or GLOB_CHARS & set(p):
-            if os.path.isdir(p):
+        elif urls is not None or os.path.isdir(p) or GLOB_CHARS & set(p):
+            if urls is not None:
+                listed = urls  # in key order, hidden and `_` names left out
+            elif os.path.isdir(p):
                 listed = sorted(walk_files(p))
             else:
                 listed = sorted(
@@ -105,7 +110,7 @@ def not_data_reason(path: str) -> str | None:
     if is_data_file(path):
         return None
     try:
-        with open(path, "rb") as fh:
+        with open_input(path) as fh:
             head = fh.read(64)
     except OSError as e:
         return f"cannot read ({e.strerror or e})"

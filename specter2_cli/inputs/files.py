@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..errors import InputError, UsageError
+from ..objstore import inputs as objects
 
 log = logging.getLogger("specter2")
 
@@ -68,7 +69,7 @@ class InputFile:
     def identity(self) -> dict[str, Any]:
         if self.kind == "stdin":
             return {"path": "-"}
-        return {"path": os.path.realpath(self.path), "size": self.size, "mtime_ns": self.mtime_ns}
+        return objects.input_identity(self.path, self.size, self.mtime_ns)
 
 
 def split_name(path: str) -> tuple[str, Compression]:
@@ -135,7 +136,7 @@ def detect(path: str) -> tuple[Kind, Compression]:
     if path == "-":
         return "stdin", ""
     try:
-        with open(path, "rb") as fh:
+        with objects.open_input(path) as fh:
             head = fh.read(64)
     except OSError as e:
         raise InputError(f"{path}: cannot read ({e.strerror or e})") from e

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from ..config import ID_FIELDS, FieldSettings
 from ..errors import InputError
+from ..objstore.inputs import parquet_source
 from .fields import TITLE_FALLBACK
 from .files import InputFile
 from .slicing import Cursor, Slice
@@ -25,7 +26,7 @@ def read_parquet(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pf = pq.ParquetFile(f.path)
+    pf = pq.ParquetFile(parquet_source(f.path))
     columns = parquet_columns(f.path, pf.schema_arrow.names, validator)
     md = pf.metadata
     first_row = sum(md.row_group(g).num_rows for g in range(sl.start))
@@ -93,7 +94,7 @@ def parquet_schema(path: str) -> pa.Schema:
     import pyarrow.parquet as pq
 
     try:
-        return pq.ParquetFile(path).schema_arrow
+        return pq.ParquetFile(parquet_source(path)).schema_arrow
     except Exception as e:  # not Parquet at all, or a truncated footer
         raise InputError(f"{path}: not a readable Parquet file ({e})") from e
 

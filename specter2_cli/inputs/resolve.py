@@ -14,6 +14,8 @@ import logging
 import os
 
 from ..errors import InputError, UsageError
+from ..objstore.inputs import stat_urls
+from ..objstore.urls import is_url
 from .expand import expand_paths
 from .files import InputFile, detect, split_name
 from .sniff import json_layout
@@ -47,6 +49,7 @@ def resolve_inputs(paths: list[str], delimiter: str | None = None) -> InputList:
     if paths.count("-") > 1:
         raise UsageError("stdin (-) can be given only once")
     ex = expand_paths(paths)
+    objects = stat_urls([p for p in ex.paths if is_url(p)])  # a listing per folder
     out: list[InputFile] = []
     kept: list[int] = []  # index in ex.paths of each file of `out`
     skipped = list(ex.skipped)
@@ -55,13 +58,20 @@ def resolve_inputs(paths: list[str], delimiter: str | None = None) -> InputList:
             out.append(InputFile("-", "stdin", 0, 0))
             kept.append(i)
             continue
-        if not os.path.exists(p):
-            raise InputError(f"{p}: no such file")
-        if not os.access(p, os.R_OK):
-            raise InputError(f"{p}: not readable (check its permissions)")
+        if is_url(p):
+            info = objects.get(p)
+            if info is None:
+                raise InputError(f"{p}: no such object")
+            size, mtime_ns = info.size, info.mtime_ns
+        else:
+            if not os.path.exists(p):
+                raise InputError(f"{p}: no such file")
+            if not os.access(p, os.R_OK):
+                raise InputError(f"{p}: not readable (check its permissions)")
+            st = os.stat(p)
+            size, mtime_ns = st.st_size, st.st_mtime_ns
         kind, comp = detect(p)
-        st = os.stat(p)
-        f = InputFile(p, kind, st.st_size, st.st_mtime_ns, comp)
+        f = InputFile(p, kind, size, mtime_ns, comp)
         if kind == "xml":
             from .pubmed import not_pubmed_reason
 
@@ -74,11 +84,11 @@ def resolve_inputs(paths: list[str], delimiter: str | None = None) -> InputList:
                     f"{p}: {why}; XML input must be a PubMed file (<PubmedArticleSet>)"
                 )
         if kind == "jsonl" and json_layout(f) == "json":
-            f = InputFile(p, "json", st.st_size, st.st_mtime_ns, comp)
+            f = InputFile(p, "json", size, mtime_ns, comp)
         if kind in ("csv", "tsv"):
             from .csvfile import sniff_delimiter
 
-            f = InputFile(p, kind, st.st_size, st.st_mtime_ns, comp, sniff_delimiter(f, delimiter))
+            f = InputFile(p, kind, size, mtime_ns, comp, sniff_delimiter(f, delimiter))
         if comp and not split_name(p)[1]:
             log.info("%s: %s-compressed (whatever its name says); reading it as %s", p, comp, comp)
         out.append(f)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import UsageError
+from ..objstore.inputs import parquet_source
 from .files import InputFile
 
 
@@ -42,7 +43,7 @@ def parquet_row_groups(path: str) -> list[int]:
     """Rows per row group of a Parquet file."""
     import pyarrow.parquet as pq
 
-    md = pq.ParquetFile(path).metadata
+    md = pq.ParquetFile(parquet_source(path)).metadata
     return [md.row_group(i).num_rows for i in range(md.num_row_groups)]
 
 

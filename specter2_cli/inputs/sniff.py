@@ -18,6 +18,7 @@ from zstandard import ZstdError
 
 from ..config import ID_FIELDS, FieldSettings
 from ..errors import InputError
+from ..objstore.inputs import parquet_source
 from .compressed import READ_ERRORS, open_decompressed
 from .document import ARRAY_HINT
 from .fields import has_field
@@ -164,7 +165,7 @@ def _first(f: InputFile, n: int, fields: FieldSettings) -> Iterator[dict[str, An
     elif f.kind == "parquet":
         import pyarrow.parquet as pq
 
-        pf = pq.ParquetFile(f.path)
+        pf = pq.ParquetFile(parquet_source(f.path))
         if pf.metadata.num_row_groups:
             yield from next(pf.iter_batches(batch_size=n, row_groups=[0]), None).to_pylist()  # type: ignore[union-attr]
 

@@ -115,3 +115,8 @@ def input_identity(path: str, size: int, mtime_ns: int) -> dict[str, object]:
     if is_url(path):
         return {"path": str(parse_url(path)), "size": size, "mtime_ns": mtime_ns}
     return {"path": os.path.realpath(path), "size": size, "mtime_ns": mtime_ns}
+
+
+def parquet_source(path: str) -> str | IO[bytes]:
+    """What pq.ParquetFile reads: a local path as is, a URL as a range-reading stream."""
+    return open_input(path) if is_url(path) else path

@@ -30,6 +30,7 @@ from typing import Any
 
 from ..config import describe_differences
 from ..errors import LockHeld, UsageError
+from ..objstore.urls import is_url
 from .durable import atomic_write_text, fsync_dir, output_error, publish, unique_suffix
 from .locks import RankLock, is_locked
 from .manifest import Generation, Manifest
@@ -56,6 +57,11 @@ def rejects_name(gen: int, rank: int, world: int) -> str:
 
 class OutDir:
     def __init__(self, path: str | os.PathLike[str]) -> None:
+        if is_url(str(path)):
+            raise UsageError(
+                f"{path}: an output folder on object storage is not supported yet; write to a "
+                "local (or shared) folder and copy it to the store when `specter2 status` says done"
+            )
         self.path = Path(path)
         self.state = self.path / STATE
 
@@ -82,7 +88,7 @@ class OutDir:
         """An input inside OUTDIR would be read back as output (pq.read_table(OUTDIR))."""
         root = self.path.resolve()
         for f in files:
-            if f.kind == "stdin":
+            if f.kind == "stdin" or is_url(f.path):
                 continue
             p = Path(f.path).resolve()
             if p == root or root in p.parents:
