@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import random
+import sys
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -165,6 +166,14 @@ def test_missing_bucket_key_endpoint_and_credentials(
         monkeypatch.delenv(k)
     with pytest.raises(EnvironmentProblem, match=r"no AWS credentials found.*--anonymous"):
         S3Store(bucket).info("k")
+
+
+def test_without_boto3_s3_urls_are_exit_4_saying_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "boto3", None)  # import boto3 now raises ImportError
+    with pytest.raises(EnvironmentProblem, match=r"pip install 'specter2-cli\[cloud\]'"):
+        open_store("s3://openalex/data/works/")
 
 
 def test_conditional_puts(s3env: S3) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
-from ..errors import UsageError
+from ..errors import EnvironmentProblem, UsageError
 from .urls import ObjectURL, parse_url
 
 ANONYMOUS_ENV = "SPECTER2_ANONYMOUS"
@@ -140,6 +140,13 @@ def open_store(url: str | ObjectURL, *, anonymous: bool | None = None) -> Object
     u = parse_url(url) if isinstance(url, str) else url
     anon = anonymous_from_env() if anonymous is None else anonymous
     if u.scheme == "s3":
+        try:
+            import boto3  # noqa: F401
+        except ImportError:
+            raise EnvironmentProblem(
+                f"{u}: reading s3:// needs boto3, which is not installed: "
+                "pip install 'specter2-cli[cloud]' (or pip install boto3)"
+            ) from None
         from .s3 import S3Store
 
         return S3Store(u.bucket, anonymous=anon)
