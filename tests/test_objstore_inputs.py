@@ -90,6 +90,26 @@ def test_sizes_from_one_listing_per_folder(
     ]
 
 
+def test_resolving_many_urls_costs_a_listing_and_one_read_each(
+    tree: str, s3env: S3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--inputs-from with many URLs: no HEAD per file; each file's format is sniffed with
+    one ranged GET (the sizes come from the folder's listing)."""
+    from specter2_cli.inputs.resolve import resolve_inputs
+
+    store = open_store(f"s3://{tree}/")
+    urls = [f"s3://{tree}/list/p{i:02d}.jsonl" for i in range(10)]
+    for i, u in enumerate(urls):
+        store.put_bytes(u.split("/", 3)[3], b'{"id": %d, "title": "t"}\n' % i)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3env.proxy.url)
+    oi._store.cache_clear()
+    before = len(s3env.proxy.seen)
+    files = resolve_inputs(urls)
+    methods = [m for m, *_ in s3env.proxy.seen[before:]]
+    assert [f.path for f in files] == urls and [f.size for f in files] == [24] * 10
+    assert methods.count("HEAD") == 0 and methods.count("GET") <= 1 + 10 + 10, methods
+
+
 def test_open_input_streams_objects_like_files(tree: str, tmp_path: Path) -> None:
     url = f"s3://{tree}/works/updated_date=2024-01-02/part_000.gz"
     with oi.open_input(url) as fh, gzip.GzipFile(fileobj=fh) as z:

@@ -4,9 +4,11 @@ The readers take a path and call `open_input(path)`: a local path opens as a fil
 a URL as a seekable stream of range reads, so every format (JSONL by byte ranges,
 Parquet by row groups, gzip, zstd, CSV, PubMed XML) reads the same way from both.
 
-A URL ending in "/" (or naming no object) is a prefix: every data file under it,
-recursively, in key order, skipping `_name` and `.name` segments, as for a local
-folder. Globs: `*` and `?` stay inside one path segment, `**` crosses them.
+A URL ending in "/" is a prefix: every data file under it, recursively, in key order,
+skipping `_name` and `.name` segments, as for a local folder; so is a URL whose last
+segment has no "." and names no object (`s3://openalex/data/works`). A last segment
+with a "." names an object (no request until it is looked up with the others). Globs:
+`*` and `?` stay inside one path segment, `**` crosses them.
 """
 
 from __future__ import annotations
@@ -25,6 +27,15 @@ from .urls import ObjectURL, is_url, parse_url
 # several files in one "folder" are looked up with one listing rather than one HEAD each
 # (a million-file --inputs-from list costs a listing per folder, not a million requests)
 LIST_WHEN = 8
+# sizes and versions seen while listing, so that opening an input needs no HEAD request
+# (bounded: a huge job falls back to a HEAD per opened file)
+_KNOWN_MAX = 200_000
+_known: dict[str, ObjectInfo] = {}
+
+
+def _remember(url: str, info: ObjectInfo) -> None:
+    if len(_known) < _KNOWN_MAX:
+        _known[url] = info
 
 
 @functools.lru_cache(maxsize=64)
@@ -54,11 +65,18 @@ def list_url(text: str) -> list[str] | None:
         if not found:
             raise InputError(f"{text}: the pattern matches no object")
         return [store.url(k) for k in found]
+    last = u.key.rsplit("/", 1)[-1]
+    if "." in last:  # a file name (part_000.gz, x.parquet): an object, checked by stat_urls
+        return None
     if u.key and not u.key.endswith("/") and store.info(u.key) is not None:
         return None
     prefix = u.prefix
-    found = [o.key for o in store.iter_objects(prefix) if not _hidden(o.key[len(prefix) :])]
-    return [store.url(k) for k in found] if found else None
+    found = []
+    for o in store.iter_objects(prefix):
+        if not _hidden(o.key[len(prefix) :]):
+            found.append(store.url(o.key))
+            _remember(found[-1], o)
+    return found or None
 
 
 def expand_url(text: str, is_data_file: Callable[[str], bool]) -> list[str]:
@@ -99,6 +117,9 @@ def stat_urls(urls: Iterable[str]) -> dict[str, ObjectInfo | None]:
         else:
             for u in members:
                 out[str(u)] = store.info(u.key)
+    for url, info in out.items():
+        if info is not None:
+            _remember(url, info)
     return out
 
 
@@ -106,7 +127,7 @@ def open_input(path: str, buffering: int = 1 << 20) -> IO[bytes]:
     """A local file, or an object by URL, opened for binary reading (seekable)."""
     if is_url(path):
         u = parse_url(path)
-        return store_for(u).open_read(u.key)
+        return store_for(u).open_read(u.key, _known.get(str(u)))
     return open(path, "rb", buffering=buffering)
 
 
