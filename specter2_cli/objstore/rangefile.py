@@ -15,9 +15,9 @@ import contextlib
 import io
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Protocol, cast
 
 log = logging.getLogger("specter2")
@@ -62,8 +62,7 @@ class RangeReader(io.RawIOBase):
         self.span = FIRST_SPAN
         self.requests = 0
         self.prefetch = prefetch
-        self._pool: ThreadPoolExecutor | None = None
-        self._ahead: tuple[int, int, Future[bytes | None]] | None = None
+        self._ahead: tuple[int, int, _Prefetch] | None = None
 
     def readable(self) -> bool:
         return True
@@ -138,9 +137,7 @@ class RangeReader(io.RawIOBase):
         self.body_pos, self.body_end = pos, end
         if sequential and self.prefetch and end < self.size:
             nxt = min(self.size, end + min(MAX_SPAN, self.span * 2))
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(1, thread_name_prefix="specter2-readahead")
-            self._ahead = (end, nxt, self._pool.submit(self._fetch_all, end, nxt))
+            self._ahead = (end, nxt, _Prefetch(self._fetch_all, end, nxt))
             self.requests += 1
         return self.body
 
@@ -166,11 +163,26 @@ class RangeReader(io.RawIOBase):
 
     def close(self) -> None:
         self._drop()
-        self._ahead = None
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        self._ahead = None  # a fetch in flight finishes on its own (daemon) thread
         super().close()
+
+
+class _Prefetch:
+    """One span fetched on a daemon thread: a stop (exit 75) never waits for it."""
+
+    def __init__(self, fetch: Callable[[int, int], bytes | None], start: int, end: int) -> None:
+        self.data: bytes | None = None
+        self.thread = threading.Thread(
+            target=self._run, args=(fetch, start, end), name="specter2-readahead", daemon=True
+        )
+        self.thread.start()
+
+    def _run(self, fetch: Callable[[int, int], bytes | None], start: int, end: int) -> None:
+        self.data = fetch(start, end)
+
+    def result(self) -> bytes | None:
+        self.thread.join()
+        return self.data
 
 
 def buffered(raw: RangeReader) -> IO[bytes]:
