@@ -230,7 +230,6 @@ def _model_with(tiny_models: dict[str, Path], name: str, config: Any) -> Any:
         ({"ln_after": True}, "ln_after"),
         ({"use_gating": True}, "use_gating"),
         ({"residual_before_ln": False}, "residual_before_ln"),
-        ({"leave_out": [0]}, "leave_out"),
         ({"scaling": "learned"}, "scaling"),
     ],
 )

@@ -101,6 +101,22 @@ def hub_mode(offline: bool) -> Iterator[None]:
             constants.HF_HUB_OFFLINE = outer  # type: ignore[attr-defined]
 
 
+# Libraries whose exceptions mean "the network, the Hub or the files", never a bug here.
+# huggingface_hub >= 1 talks HTTP through httpx (or its httpx2 fork), whose errors (a DNS
+# failure, a refused proxy, a timeout) no longer subclass OSError as requests' did.
+_ENVIRONMENT_MODULES = frozenset(
+    {"huggingface_hub", "httpx", "httpx2", "httpcore", "httpcore2", "requests", "urllib3", "h11"}
+)
+
+
+def is_environment_error(e: BaseException) -> bool:
+    """True for what the network, the Hub, the cache or a model's files cause: an OSError, a
+    ValueError raised while loading, or any error class of the HTTP and Hub libraries."""
+    if isinstance(e, (OSError, ValueError)):
+        return True
+    return any(cls.__module__.split(".")[0] in _ENVIRONMENT_MODULES for cls in type(e).__mro__)
+
+
 # ----------------------------------------------------------------- provenance
 
 
