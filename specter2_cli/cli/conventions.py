@@ -13,14 +13,17 @@ ENV_PREFIX = "SPECTER2_"
 # what the tool needs of its dependencies (pyproject.toml says the same)
 NEEDS = {
     "torch": "torch>=2.1",
-    "transformers": "transformers~=4.57.6",
-    "adapters": "adapters==1.3.0",
+    "transformers": "transformers>=4.57,<6",
+    "tokenizers": "tokenizers>=0.22",
+    "safetensors": "safetensors>=0.4",
     "pyarrow": "pyarrow>=15",
     "numpy": "numpy>=1.24",
-    "huggingface_hub": "huggingface_hub<1.0",
+    "huggingface_hub": "huggingface_hub>=0.34,<3",
     "tqdm": "tqdm>=4.66",
     "typer": "typer>=0.12",
 }
+# optional: only `--engine reference` imports it (pip install 'specter2-cli[reference]')
+OPTIONAL = {"adapters": "adapters==1.3.0"}
 
 
 def envvar_name(param: Any) -> str | None:
@@ -96,21 +99,33 @@ class EnvVarGroup(TyperGroup):
         return super().make_context(*args, **kwargs)
 
 
-def _version_of(module: str) -> str:
+def _version_of(module: str) -> tuple[str, bool]:
+    """(version text, importable)."""
     try:
         mod = importlib.import_module(module)
     except Exception as e:  # a broken install is what a bug report needs to show
-        return f"not importable ({type(e).__name__}: {e})"
-    return str(getattr(mod, "__version__", "unknown"))
+        return f"not importable ({type(e).__name__}: {e})", False
+    return str(getattr(mod, "__version__", "unknown")), True
 
 
-def version_report() -> str:
-    """One line per component: what a bug report needs."""
+def version_report() -> tuple[str, bool]:
+    """(one line per component, whether every required dependency imports)."""
     from .. import __version__
 
     lines = [f"specter2_cli {__version__}"]
-    for name in ("torch", "transformers", "adapters", "pyarrow", "numpy", "huggingface_hub"):
-        lines.append(f"{name} {_version_of(name)}")
+    problems = []
+    for name in ("torch", "transformers", "huggingface_hub", "tokenizers", "pyarrow", "numpy"):
+        text, ok = _version_of(name)
+        lines.append(f"{name} {text}")
+        if not ok:
+            problems.append(
+                f"{name} cannot be imported (installed: {_installed(name)}; specter2 "
+                f"supports {NEEDS[name]}); fix it with: pip install '{NEEDS[name]}'"
+            )
+    text, ok = _version_of("adapters")
+    lines.append(
+        f"adapters {text if ok else 'not installed or not importable (optional: --engine reference)'}"
+    )
     try:
         import torch
 
@@ -122,7 +137,8 @@ def version_report() -> str:
     import sys
 
     lines.append(f"python {sys.version.split()[0]}")
-    return "\n".join(lines)
+    lines += [f"error: {p}" for p in problems]
+    return "\n".join(lines), not problems
 
 
 def environment_problem(e: ImportError) -> str:
@@ -133,7 +149,7 @@ def environment_problem(e: ImportError) -> str:
         if pkg == culprit or f"'{pkg}" in text or f" {pkg}." in text or f"'{pkg}." in text:
             culprit = pkg
             break
-    need = NEEDS.get(culprit or "")
+    need = NEEDS.get(culprit or "") or OPTIONAL.get(culprit or "")
     if need:
         installed = _installed(culprit or "")
         return (
