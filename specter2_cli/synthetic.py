@@ -150,14 +150,14 @@ def build_random_model(
     the same norm, and dot product and L2 distance rank alike.
     """
     import torch
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+    from transformers import BertConfig, BertModel
 
     root = Path(root)
     base_dir = root / "specter2_base"
     base_dir.mkdir(parents=True, exist_ok=True)
     vocab = vocab or tiny_vocab()
     (base_dir / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizerFast(vocab_file=str(base_dir / "vocab.txt"), do_lower_case=True)
+    tokenizer = wordpiece_tokenizer(base_dir / "vocab.txt")
     tokenizer.save_pretrained(str(base_dir))
 
     config = BertConfig(
@@ -257,6 +257,18 @@ def write_seq_bn_adapter(
     else:
         torch.save(state, adapter_dir / "pytorch_adapter.bin")
     return adapter_dir
+
+
+def wordpiece_tokenizer(vocab_file: str | os.PathLike[str]) -> Any:
+    """BERT's uncased fast tokenizer over a vocab.txt, under transformers 4.x and 5.x
+    (5.x takes the file as `vocab=` and silently ignores `vocab_file=`: every id [UNK])."""
+    import inspect
+
+    from transformers import BertTokenizerFast
+
+    params = inspect.signature(BertTokenizerFast.__init__).parameters
+    key = "vocab_file" if "vocab_file" in params else "vocab"
+    return BertTokenizerFast(**{key: str(vocab_file)}, do_lower_case=True)
 
 
 def randomize_layernorms(model: Any, seed: int = 0) -> None:

@@ -92,6 +92,39 @@ def model_card_embeddings(
     return np.stack(out)
 
 
+def network_error(message: str = "[Errno -3] Temporary failure in name resolution") -> Exception:
+    """What the installed huggingface_hub raises for a DNS or proxy failure: an httpx
+    ConnectError from 1.x on (not an OSError), requests' ConnectionError before."""
+    import importlib
+
+    for module, name in (("httpx2", "ConnectError"), ("httpx", "ConnectError"),
+                         ("requests", "ConnectionError")):  # fmt: skip
+        try:
+            return getattr(importlib.import_module(module), name)(message)  # type: ignore[no-any-return]
+        except ImportError:
+            continue
+    return type("ConnectError", (Exception,), {"__module__": "httpx"})(message)
+
+
+def hub_http_error(cls: type[Exception], status: int = 404) -> Exception:
+    """A huggingface_hub HTTP error (RevisionNotFoundError, ...) as the installed version
+    builds it: 0.x accepts response=None, 1.x and later need a response object."""
+    import importlib
+
+    try:
+        return cls(str(status), response=None)  # type: ignore[call-arg]
+    except (AttributeError, TypeError):
+        pass
+    for module in ("httpx2", "httpx"):
+        try:
+            http = importlib.import_module(module)
+        except ImportError:
+            continue
+        request = http.Request("GET", "https://huggingface.co/api/models/x")
+        return cls(str(status), response=http.Response(status, request=request))  # type: ignore[call-arg]
+    raise RuntimeError("no HTTP library to build a response with")
+
+
 def paper_text(rec: dict[str, Any], sep: str = "[SEP]") -> str:
     return rec["title"] + sep + (rec.get("abstract") or "")
 

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from specter2_cli.cli import app
-from tests.helpers import write_jsonl
+from tests.helpers import network_error, write_jsonl
 
 runner = CliRunner()
 
@@ -38,33 +38,20 @@ def test_version_exits_0_when_everything_imports() -> None:
     assert f"transformers {version('transformers')}" in result.output
 
 
-def _network_error() -> Exception:
-    """What huggingface_hub >= 1 raises for a DNS or proxy failure: an httpx error (not an
-    OSError); with huggingface_hub < 1, requests' ConnectionError."""
-    for module in ("httpx2", "httpx"):
-        try:
-            mod = importlib.import_module(module)
-        except ImportError:
-            continue
-        return mod.ConnectError("[Errno -3] Temporary failure in name resolution")  # type: ignore[no-any-return]
-    error = type("ConnectError", (Exception,), {"__module__": "httpx"})
-    return error("[Errno -3] Temporary failure in name resolution")
-
-
 @pytest.mark.parametrize("where", ["base", "adapter"])
 def test_network_error_is_exit_4_with_the_readme_message(
     tiny_models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
     from specter2_cli.model import loader
 
-    error = _network_error()
+    error = network_error()
     assert not isinstance(error, OSError) or "requests" in type(error).__module__
 
     def fail(*a: Any, **k: Any) -> Any:
         raise error
 
     if where == "adapter":
-        monkeypatch.setattr(loader, "_hub_adapter_folder", fail)
+        monkeypatch.setattr(loader, "hub_adapter_folder", fail)
         args = ["--base-model", str(tiny_models["base"])]  # adapter: the Hub id
     else:
         import transformers

@@ -429,6 +429,10 @@ class FusedBertEncoder(nn.Module):
             raise UnsupportedModel(f"{type(model).__name__} does not hold a BertModel (model.bert)")
         if adapter_name is None:
             return cls(bert)
+        if hasattr(bert, "specter2_adapter"):  # model/hooked.py: a BertModel + hooks
+            if bert.specter2_adapter is None:
+                raise ValueError(f"no adapter named {adapter_name!r} in the model")
+            return cls.from_bert(bert, bert.specter2_adapter)
         scaling, leave_out = _check_adapter_config(model, adapter_name)
         weights: dict[int, AdapterWeights] = {}
         for i, layer in enumerate(bert.encoder.layer):

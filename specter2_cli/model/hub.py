@@ -157,10 +157,14 @@ def model_identity(source: str) -> tuple[str, str | None]:
 
 
 def resolved_revision(
-    source: str, commit_hash: str | None = None, revision: str | None = None
+    source: str,
+    commit_hash: str | None = None,
+    revision: str | None = None,
+    filename: str = "adapter_config.json",
 ) -> str | None:
     """The commit a model or adapter was loaded at: from a folder's marker, the config's
-    `_commit_hash`, or the cache entry of a Hub adapter."""
+    `_commit_hash` (transformers 4.x sets it, 5.x does not), or the cache entry of
+    `filename` at `revision`."""
     if is_local(source):
         marker = read_source_marker(source)
         return marker.get("revision") if marker else None
@@ -169,7 +173,7 @@ def resolved_revision(
     try:
         from huggingface_hub import try_to_load_from_cache
 
-        path = try_to_load_from_cache(source, "adapter_config.json", revision=revision)
+        path = try_to_load_from_cache(source, filename, revision=revision)
         if isinstance(path, str):
             return Path(path).parent.name
     except Exception:

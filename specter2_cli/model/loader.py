@@ -152,11 +152,7 @@ def _load(settings: ModelSettings, device: str, dtype: str, engine: str) -> Enco
     if engine == "reference" and settings.adapter_source is not None:
         return _load_reference(settings, dev, torch_dtype, dtype)
     tokenizer, model = _load_base(settings)
-    revisions = {
-        "base_model": resolved_revision(
-            settings.base_model, getattr(model.config, "_commit_hash", None)
-        )
-    }
+    revisions = {"base_model": _base_revision(settings, model)}
     tag = None
     adapter = None
     if settings.adapter_source is not None:
@@ -172,6 +168,11 @@ def _load(settings: ModelSettings, device: str, dtype: str, engine: str) -> Enco
     return _encoder(
         tokenizer, model, forward, chosen, settings, dev, torch_dtype, dtype, revisions, tag
     )
+
+
+def _base_revision(settings: ModelSettings, model: Any) -> str | None:
+    commit = getattr(model.config, "_commit_hash", None)
+    return resolved_revision(settings.base_model, commit, settings.revision, "config.json")
 
 
 def _encoder(
@@ -238,7 +239,7 @@ def _read_adapter(settings: ModelSettings, config: Any) -> tuple[Any, str | None
         commit = resolved_revision(source)
     else:
         try:
-            folder = Path(_hub_adapter_folder(source, settings.adapter_revision))
+            folder = Path(hub_adapter_folder(source, settings.adapter_revision))
         except Exception as e:
             if not is_environment_error(e):
                 raise
@@ -253,7 +254,7 @@ def _read_adapter(settings: ModelSettings, config: Any) -> tuple[Any, str | None
     return adapter, commit
 
 
-def _hub_adapter_folder(repo_id: str, revision: str | None) -> str:
+def hub_adapter_folder(repo_id: str, revision: str | None) -> str:
     """The adapter's files from the Hub (or, offline, the cache): its snapshot folder."""
     from huggingface_hub import snapshot_download
 
@@ -276,11 +277,7 @@ def _load_reference(
     """--engine reference: the adapters library's own model, as the model card loads it."""
     tokenizer, model = _load_base(settings, with_adapters=True)
     hidden = int(model.config.hidden_size)
-    revisions = {
-        "base_model": resolved_revision(
-            settings.base_model, getattr(model.config, "_commit_hash", None)
-        )
-    }
+    revisions = {"base_model": _base_revision(settings, model)}
     _load_adapter(model, settings, hidden)
     tag = check_adapter_tag(settings)  # a Hub adapter downloaded just now
     revisions["adapter"] = resolved_revision(

@@ -342,6 +342,13 @@ def read_adapter(
             f"{folder}: the adapter was trained for hidden size {size}, but the base model has "
             f"hidden size {hidden_size}; use the adapter that belongs to this base model"
         )
+    if all(i in cfg["leave_out"] for i in range(num_layers)):
+        raise _bad(where, "leave_out", cfg["leave_out"], "at least one layer must keep its adapter")
+    sizes = {
+        i: bottleneck_size(cfg, i, hidden_size, where)
+        for i in range(num_layers)
+        if i not in cfg["leave_out"]
+    }
     name = data.get("name")
     if name is not None and not isinstance(name, str):
         raise AdapterConfigError(f'{where}: "name" must be a string, got {name!r}')
@@ -391,7 +398,7 @@ def read_adapter(
                 f"{weights}: missing tensors for layer {layer}: {', '.join(missing)} (the file "
                 "is incomplete, or the adapter belongs to a model with fewer layers)"
             )
-        d = bottleneck_size(cfg, layer, hidden_size, where)
+        d = sizes[layer]
         shapes = {
             _PARTS[0]: (d, hidden_size),
             _PARTS[1]: (d,),
