@@ -132,3 +132,20 @@ def test_token_ids_match_bert_wordpiece(tiny_models: dict[str, Path]) -> None:
         expected = _wordpiece(text, vocab)
         assert list(got.ids[i]) == expected, text
         assert tok(text, truncation=True, max_length=512)["input_ids"] == expected
+
+
+def test_reference_engine_without_adapters_is_exit_4(
+    tiny_models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "adapters", None)  # import adapters -> ImportError
+    papers = write_jsonl(tmp_path / "p.jsonl", [{"id": 1, "title": "t", "abstract": "a"}])
+    args = ["embed", str(papers), "-o", str(tmp_path / "out"), "--no-progress"]
+    args += ["--base-model", str(tiny_models["base"])]
+    args += ["--adapter-path", str(tiny_models["proximity"])]
+    result = runner.invoke(app, [*args, "--engine", "reference"])
+    assert result.exit_code == 4, result.output
+    assert "pip install 'specter2-cli[reference]'" in result.output
+    assert not (tmp_path / "out").exists()
+    assert runner.invoke(app, args).exit_code == 0  # the default engine needs no adapters
