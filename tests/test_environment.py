@@ -149,3 +149,22 @@ def test_reference_engine_without_adapters_is_exit_4(
     assert "pip install 'specter2-cli[reference]'" in result.output
     assert not (tmp_path / "out").exists()
     assert runner.invoke(app, args).exit_code == 0  # the default engine needs no adapters
+
+
+def test_supported_ranges_are_the_packaging_ones_and_admit_the_installed_stack() -> None:
+    """--version's ranges are pyproject.toml's, and they admit what is installed here (both
+    CI lanes: transformers 4.57 and the newest 5.x); adapters is only an extra."""
+    tomllib = pytest.importorskip("tomllib")
+    from packaging.requirements import Requirement
+
+    from specter2_cli.cli.conventions import NEEDS, OPTIONAL
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    deps = {Requirement(d).name.replace("-", "_"): Requirement(d) for d in project["dependencies"]}
+    assert "adapters" not in deps
+    assert project["optional-dependencies"]["reference"] == [OPTIONAL["adapters"]]
+    for name, need in NEEDS.items():
+        assert Requirement(need).specifier == deps[name].specifier, name
+    for name in ("transformers", "huggingface_hub", "tokenizers", "safetensors", "torch"):
+        installed = version(name.replace("_", "-"))
+        assert deps[name].specifier.contains(installed, prereleases=True), (name, installed)

@@ -62,6 +62,7 @@ REFUSED: dict[str, tuple[Any, str]] = {
         "original_ln_before=False",
     ),
     "missing required key": (_without("non_linearity"), "lacks non_linearity"),
+    "no config at all": (..., 'lacks "config"'),
     "lora": ({"architecture": "lora", "r": 8}, "architecture='lora'"),
     "named parallel": ("par_bn", "config='par_bn'"),
     "learned scaling": (seq_bn_config(scaling="learned"), "scaling='learned'"),
@@ -95,6 +96,8 @@ def test_unsupported_config_is_refused_naming_field_and_value(
         _write(folder, base_config, seq_bn_config(), layers=[0, 1])
         data = json.loads((folder / "adapter_config.json").read_text())
         data["config"] = config
+        if config is ...:
+            del data["config"]
         (folder / "adapter_config.json").write_text(json.dumps(data))
     with pytest.raises(AdapterConfigError) as info:
         _read(folder)

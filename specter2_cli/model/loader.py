@@ -250,7 +250,8 @@ def _read_adapter(settings: ModelSettings, config: Any) -> tuple[Any, str | None
             folder, settings.adapter, int(config.hidden_size), int(config.num_hidden_layers)
         )
     except AdapterConfigError as e:
-        raise ModelLoadError(f"Cannot use the adapter (--adapter-path {source}): {e}") from e
+        label = f"--adapter-path {source}" if settings.adapter_path else f"--adapter {source}"
+        raise ModelLoadError(f"Cannot use the adapter ({label}): {e}") from e
     return adapter, commit
 
 

@@ -335,7 +335,12 @@ def read_adapter(
     folder = Path(folder).expanduser()
     data = read_config_file(folder)
     where = str(folder / CONFIG_NAME)
-    cfg = effective_config(data.get("config"), has_version="version" in data, where=where)
+    if "config" not in data:  # null means seq_bn's defaults; absent, adapters cannot load it
+        raise AdapterConfigError(
+            f'{where}: the file lacks "config" (the adapter\'s architecture); use the '
+            "adapter's original adapter_config.json"
+        )
+    cfg = effective_config(data["config"], has_version="version" in data, where=where)
     size = data.get("hidden_size")
     if size is not None and size != hidden_size:
         raise AdapterConfigError(
