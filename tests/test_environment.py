@@ -168,3 +168,28 @@ def test_supported_ranges_are_the_packaging_ones_and_admit_the_installed_stack()
     for name in ("transformers", "huggingface_hub", "tokenizers", "safetensors", "torch"):
         installed = version(name.replace("_", "-"))
         assert deps[name].specifier.contains(installed, prereleases=True), (name, installed)
+
+
+def test_import_error_inside_another_package_does_not_advise_in_a_circle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """adapters 1.3.0 beside huggingface_hub >= 1 fails on `HfFolder`; huggingface_hub is in
+    range, so the advice must name the importing package, not "pip install huggingface_hub"."""
+    import sys
+
+    from specter2_cli.cli import conventions
+
+    pkg = tmp_path / "oldlib"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("from huggingface_hub import HfFolderGoneInThisTest\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    real = conventions._installed
+    monkeypatch.setattr(conventions, "_installed", lambda p: "1.3.0" if p == "oldlib" else real(p))
+    with pytest.raises(ImportError) as info:
+        importlib.import_module("oldlib")
+    sys.modules.pop("oldlib", None)
+    text = conventions.environment_problem(info.value)
+    hub = version("huggingface-hub")
+    assert f"oldlib 1.3.0 cannot be used with huggingface_hub {hub}" in text
+    assert "which specter2 supports (huggingface_hub>=0.34,<3)" in text
+    assert "pip install 'huggingface_hub" not in text

@@ -150,6 +150,17 @@ def environment_problem(e: ImportError) -> str:
             culprit = pkg
             break
     need = NEEDS.get(culprit or "") or OPTIONAL.get(culprit or "")
+    importer = _importer(e, culprit)
+    if need and importer and _satisfies(need, _installed(culprit or "")):
+        # the dependency is fine; the package importing it expects another version of it
+        # (e.g. adapters 1.3.0 wants huggingface_hub<1.0): advising `pip install need` would
+        # change nothing
+        extra = " (only --engine reference needs it)" if importer == "adapters" else ""
+        return (
+            f"{importer} {_installed(importer)} cannot be used with {culprit} "
+            f"{_installed(culprit or '')}, which specter2 supports ({need}): {text}. "
+            f"Upgrade or uninstall {importer}{extra}, or install it in another environment"
+        )
     if need:
         installed = _installed(culprit or "")
         return (
@@ -160,6 +171,27 @@ def environment_problem(e: ImportError) -> str:
         f"a dependency is missing or at an incompatible version: {text}. Reinstall "
         "specter2_cli's dependencies with: pip install -e . (or pip install specter2-cli)"
     )
+
+
+def _importer(e: BaseException, culprit: str | None) -> str | None:
+    """The installed package whose import failed (the last frame outside the culprit)."""
+    found = None
+    tb = e.__traceback__
+    while tb is not None:
+        top = str(tb.tb_frame.f_globals.get("__name__", "")).split(".")[0]
+        if top and top not in (culprit, "importlib", "specter2_cli", "__main__", "tests"):
+            found = top
+        tb = tb.tb_next
+    return found if found and _installed(found) != "not installed" else None
+
+
+def _satisfies(need: str, installed: str) -> bool:
+    try:
+        from packaging.requirements import Requirement
+
+        return Requirement(need).specifier.contains(installed, prereleases=True)
+    except Exception:  # not a version ("not installed"), or no packaging
+        return False
 
 
 def _installed(pkg: str) -> str:
