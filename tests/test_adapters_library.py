@@ -86,17 +86,15 @@ def _variant(root: Path, tiny_models: dict[str, Path], config: dict[str, Any], *
 
 
 def _engine(tiny_models: dict[str, Path], folder: Path, texts: list[str]) -> np.ndarray:
-    from transformers import BertModel
+    from transformers import AutoTokenizer, BertModel
 
     bert = BertModel.from_pretrained(str(tiny_models["base"])).eval()
     adapter = read_adapter(folder, "proximity", 32, bert.config.num_hidden_layers)
     fused = FusedBertEncoder.from_bert(bert, adapter)
+    tok = AutoTokenizer.from_pretrained(str(tiny_models["base"]))
     rows = []
     with torch.inference_mode():
         for t in texts:  # one at a time, as the reference
-            from transformers import AutoTokenizer
-
-            tok = AutoTokenizer.from_pretrained(str(tiny_models["base"]))
             enc = tok([t], truncation=True, return_tensors="pt", return_token_type_ids=False,
                       max_length=512)  # fmt: skip
             rows.append(fused(enc["input_ids"], enc["attention_mask"])[0].numpy())
