@@ -173,7 +173,15 @@ def build_random_model(
     base = BertModel(config, add_pooling_layer=True).eval()
     if random_layernorm:
         randomize_layernorms(base, seed)
-    base.save_pretrained(str(base_dir))
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # transformers 5 shows one while writing shards
+    try:
+        base.save_pretrained(str(base_dir))
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     paths: dict[str, Path] = {"base": base_dir}
 
     for k, name in enumerate(adapters):
