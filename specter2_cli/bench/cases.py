@@ -32,7 +32,9 @@ def load_card_model(base: str, adapter: str, device: str, dtype: Any) -> tuple[A
     from transformers import AutoTokenizer
 
     from ..model.hub import is_local
+    from ..model.loader import quiet_libraries
 
+    quiet_libraries()  # transformers 5 shows a bar while loading weights
     try:
         from adapters import AutoAdapterModel
     except ImportError:  # not installed, or not importable beside huggingface_hub >= 1
@@ -46,6 +48,15 @@ def load_card_model(base: str, adapter: str, device: str, dtype: Any) -> tuple[A
         raise RuntimeError(f"the adapter is not active in the forward pass (active: {active})")
     model.eval().to(device=device, dtype=dtype)
     return tok, model
+
+
+def card_forward_name() -> str:
+    """What runs the model card's forward pass here (the recipes' labels say it)."""
+    try:
+        import adapters  # noqa: F401
+    except ImportError:
+        return "BertModel + adapter hooks"
+    return "adapters"
 
 
 def _load_hooked_model(base: str, adapter: str, device: str, dtype: Any) -> tuple[Any, Any]:
@@ -273,7 +284,9 @@ class Bench:
     def case_a(self) -> _Case:
         import torch
 
-        res = self._case("a", "fp32, batch 32, input order, pad to longest, adapters", "float32")
+        res = self._case(
+            "a", f"fp32, batch 32, input order, pad to longest, {card_forward_name()}", "float32"
+        )
 
         def load() -> Any:
             return load_card_model(
@@ -305,7 +318,8 @@ class Bench:
         weights = "model.half()" if self.on_cuda and str(dtype) == "torch.float16" else str(dtype)
         res = self._case(
             "b",
-            f"{weights.replace('torch.', '')}, length-sorted, {budget:,}-token budget, adapters",
+            f"{weights.replace('torch.', '')}, length-sorted, {budget:,}-token budget, "
+            + card_forward_name(),
             dtype,
         )
         res.extra["batch_tokens"] = budget
