@@ -68,8 +68,8 @@ def check_local_adapter(path: str, hidden_size: int | None) -> None:
         )
     if not any((p / f).is_file() for f in _ADAPTER_WEIGHTS):
         raise ModelLoadError(
-            f"--adapter-path {path}: the folder has no adapter weights "
-            f"({' or '.join(_ADAPTER_WEIGHTS)})"
+            f"--adapter-path {path}: the folder is missing pytorch_adapter.bin (or "
+            "adapter.safetensors, pytorch_adapter.safetensors): the adapter's weights"
         )
     try:
         cfg = json.loads((p / "adapter_config.json").read_text())

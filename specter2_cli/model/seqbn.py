@@ -360,7 +360,8 @@ def read_adapter(
     weights = find_weights(folder)
     if weights is None:
         raise AdapterConfigError(
-            f"{folder}: the folder has no adapter weights ({' or '.join(WEIGHT_FILES)})"
+            f"{folder}: the folder is missing pytorch_adapter.bin (or adapter.safetensors, "
+            "pytorch_adapter.safetensors): the adapter's weights"
         )
     sd = load_state_dict(weights)
     names = {n for n in (name, load_as) if n}
