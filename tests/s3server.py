@@ -65,6 +65,7 @@ class Fault:
     method: str = ""  # only requests with this method ("" any)
     path: str = ""  # only requests whose path contains this
     stall: bool = False  # take the request, forward nothing, answer nothing until released
+    skip: int = 0  # let this many matching requests through first
 
 
 @dataclass
@@ -83,6 +84,9 @@ class FaultProxy:
         with self.lock:
             for i, f in enumerate(self.faults):
                 if (not f.method or f.method == method) and f.path in path:
+                    if f.skip:
+                        f.skip -= 1
+                        return None
                     return self.faults.pop(i)
         return None
 

@@ -24,7 +24,7 @@ from tests import formats_data as fd
 from tests.helpers import write_jsonl
 
 from . import s3server
-from .s3server import S3
+from .s3server import S3, Fault
 
 s3_server = s3server.s3_server  # the fixtures this module uses
 s3env = s3server.s3env
@@ -98,6 +98,31 @@ def test_ranks_and_resume_over_s3_equal_a_local_run(
         run(encoder, [url], tmp_path / "resumed")
     assert 0 < pq.read_table(tmp_path / "resumed").num_rows < 90  # some shards committed
     assert run(encoder, [url], tmp_path / "resumed").equals(ref)
+
+
+def test_a_store_that_fails_mid_run_is_exit_4_and_the_rerun_resumes(
+    encoder: Encoder, s3env: S3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from specter2_cli.errors import EnvironmentProblem
+    from specter2_cli.objstore import rangefile
+
+    write_jsonl(tmp_path / "p.jsonl", list(synthetic_papers(60, seed=4, mean_words=15, sd_words=5)))
+    url = upload_tree(s3env, tmp_path, "mid/") + "p.jsonl"
+    ref = run(encoder, [str(tmp_path / "p.jsonl")], tmp_path / "ref")
+    monkeypatch.setattr(rangefile, "FIRST_SPAN", 2048)  # many small GETs, so that one fails
+    monkeypatch.setattr(rangefile, "MAX_SPAN", 2048)  # mid-run
+    monkeypatch.setattr(rangefile, "BUFFER", 2048)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3env.proxy.url)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    oi._store.cache_clear()
+    s3env.proxy.faults.append(Fault(503, "SlowDown", method="GET", path="/mid/p.jsonl", skip=12))
+    s3env.proxy.faults += [Fault(503, "SlowDown", method="GET", path="/mid/p.jsonl")] * 20
+    with pytest.raises(EnvironmentProblem, match=rf"{url}: the store .* kept failing") as e:
+        run(encoder, [url], tmp_path / "out")
+    assert e.value.exit_code == 4
+    assert 0 < pq.read_table(tmp_path / "out").num_rows < 60  # finished shards kept
+    s3env.proxy.faults.clear()
+    assert run(encoder, [url], tmp_path / "out").equals(ref)  # the rerun resumes
 
 
 def test_url_errors_before_any_work(encoder: Encoder, s3env: S3, tmp_path: Path) -> None:
