@@ -14,7 +14,7 @@ from specter2_cli.objstore import inputs as oi
 from specter2_cli.objstore import open_store
 
 from . import s3server
-from .s3server import S3
+from .s3server import S3, Fault
 
 s3_server = s3server.s3_server  # the fixtures this module uses
 s3env = s3server.s3env
@@ -83,6 +83,12 @@ def test_sizes_from_one_listing_per_folder(
     before = len(s3env.proxy.seen)
     got = oi.stat_urls(urls)
     assert len(s3env.proxy.seen) - before == 2  # one listing for many/, one HEAD for other/
+    # credentials that may read objects but not list the bucket: one HEAD per object instead
+    s3env.proxy.faults += [Fault(403, "AccessDenied", method="GET", path="list-type=2")] * 3
+    before = len(s3env.proxy.seen)
+    assert oi.stat_urls(urls) == got
+    heads = [m for m, *_ in s3env.proxy.seen[before:]].count("HEAD")
+    assert heads == len(urls) + 1  # and the bucket, for the missing object
     assert [got[u].size if got[u] else None for u in urls] == [
         *range(12),
         None,

@@ -14,15 +14,18 @@ with a "." names an object (no request until it is looked up with the others). G
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import posixpath
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import IO
 
-from ..errors import InputError
+from ..errors import EnvironmentProblem, InputError
 from .store import GLOB_CHARS, ObjectInfo, ObjectStore, anonymous_from_env, open_store
 from .urls import ObjectURL, is_url, parse_url
+
+log = logging.getLogger("specter2")
 
 # several files in one "folder" are looked up with one listing rather than one HEAD each
 # (a million-file --inputs-from list costs a listing per folder, not a million requests)
@@ -109,9 +112,8 @@ def stat_urls(urls: Iterable[str]) -> dict[str, ObjectInfo | None]:
     out: dict[str, ObjectInfo | None] = {}
     for (_, _, folder), members in groups.items():
         store = store_for(members[0])
-        if len(members) >= LIST_WHEN:
-            prefix = folder + "/" if folder else ""
-            listed = {o.key: o for o in store.iter_objects(prefix, recursive=False)}
+        listed = _listing(store, folder) if len(members) >= LIST_WHEN else None
+        if listed is not None:
             for u in members:
                 out[str(u)] = listed.get(u.key)
         else:
@@ -121,6 +123,19 @@ def stat_urls(urls: Iterable[str]) -> dict[str, ObjectInfo | None]:
         if info is not None:
             _remember(url, info)
     return out
+
+
+def _listing(store: ObjectStore, folder: str) -> dict[str, ObjectInfo] | None:
+    """The folder's objects by key; None where listing is not allowed (credentials that may
+    read objects but not list the bucket): the caller then asks for each object."""
+    prefix = folder + "/" if folder else ""
+    try:
+        return {o.key: o for o in store.iter_objects(prefix, recursive=False)}
+    except EnvironmentProblem as e:
+        if "access denied" not in str(e):
+            raise
+        log.info("%s: listing not allowed; looking the inputs up one by one", store.url(prefix))
+        return None
 
 
 def open_input(path: str, buffering: int = 1 << 20) -> IO[bytes]:
