@@ -67,6 +67,22 @@ def test_an_openalex_snapshot_prefix_embeds_like_the_local_folder(
     assert remote.equals(local)  # ids, vectors bit for bit, input positions
 
 
+@pytest.mark.parametrize("kind", ["pubmed", "csv+zstd"])
+def test_other_formats_from_s3_embed_like_local_files(
+    encoder: Encoder, s3env: S3, tmp_path: Path, kind: str
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    if kind == "pubmed":
+        fd.write_pubmed(src / "pubmed25n0001.xml.gz")
+    else:
+        recs = fd.write_csv(src / "a.csv")
+        fd.write_zstd_jsonl(src / "b.jsonl.zst", [dict(r, id=f"z{r['id']}") for r in recs])
+    url = upload_tree(s3env, src, "f/")
+    local = run(encoder, [str(src)], tmp_path / "local")
+    assert run(encoder, [url], tmp_path / "remote").equals(local) and local.num_rows > 0
+
+
 def test_ranks_and_resume_over_s3_equal_a_local_run(
     encoder: Encoder, s3env: S3, tmp_path: Path
 ) -> None:
