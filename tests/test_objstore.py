@@ -201,7 +201,21 @@ def test_gs_and_hf_without_network(monkeypatch: pytest.MonkeyPatch) -> None:
         hf.info("data/x.jsonl")
     with pytest.raises(UsageError, match="can be read but not written"):
         hf.put_bytes("x", b"")
-    gs = GcsStore("public-bucket", anonymous=True, fs=object())
-    assert gs.url("a/b.jsonl") == "gs://public-bucket/a/b.jsonl"
-    err = gs.error(OSError("Permission denied on bucket (403)"), "a/b.jsonl")
+    assert isinstance(open_store("gs://public-bucket/a/", anonymous=True), GcsStore)  # no I/O
+    err = GcsStore("b12", fs=object()).error(OSError("Permission denied (403)"), "a/b.jsonl")
     assert err.exit_code == 4 and "GOOGLE_APPLICATION_CREDENTIALS" in str(err)
+    # an unreachable endpoint (a closed loopback port): exit 4 naming the URL, not a traceback
+    import datetime
+
+    import pyarrow.fs as pafs
+
+    from .s3server import free_port
+
+    fs = pafs.GcsFileSystem(
+        anonymous=True,
+        scheme="http",
+        endpoint_override=f"127.0.0.1:{free_port()}",
+        retry_time_limit=datetime.timedelta(seconds=1),
+    )
+    with pytest.raises(EnvironmentProblem, match=r"gs://public-bucket/a/b.jsonl: cannot read"):
+        GcsStore("public-bucket", anonymous=True, fs=fs).info("a/b.jsonl")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import IO, Any, cast
 
 from ..errors import EnvironmentProblem, InputError, Specter2Error
@@ -23,6 +24,7 @@ GCS_CREDS = (
 
 class GcsStore(ObjectStore):
     scheme = "gs"
+    retry_seconds = 60.0  # transient errors are retried (with backoff) for this long
 
     def __init__(self, bucket: str, anonymous: bool = False, fs: Any = None) -> None:
         super().__init__(bucket)
@@ -30,7 +32,9 @@ class GcsStore(ObjectStore):
         if fs is None:
             import pyarrow.fs as pafs
 
-            fs = pafs.GcsFileSystem(anonymous=anonymous, retry_limit_seconds=60)
+            fs = pafs.GcsFileSystem(
+                anonymous=anonymous, retry_time_limit=timedelta(seconds=self.retry_seconds)
+            )
         self.fs = fs
 
     def error(self, e: BaseException, key: str) -> Specter2Error:
