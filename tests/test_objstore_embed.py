@@ -11,7 +11,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from specter2_cli import faults
 from specter2_cli.api import embed_files
 from specter2_cli.config import EmbedSettings, ModelSettings
 from specter2_cli.errors import InputError, UsageError
@@ -83,9 +82,7 @@ def test_other_formats_from_s3_embed_like_local_files(
     assert run(encoder, [url], tmp_path / "remote").equals(local) and local.num_rows > 0
 
 
-def test_ranks_and_resume_over_s3_equal_a_local_run(
-    encoder: Encoder, s3env: S3, tmp_path: Path
-) -> None:
+def test_ranks_over_s3_equal_local_ranks(encoder: Encoder, s3env: S3, tmp_path: Path) -> None:
     papers = list(synthetic_papers(90, seed=3, mean_words=20, sd_words=10))
     src = tmp_path / "src"
     src.mkdir()
@@ -94,26 +91,13 @@ def test_ranks_and_resume_over_s3_equal_a_local_run(
     (src / "b.jsonl.gz").write_bytes(gzip.compress((tmp_path / "b.jsonl").read_bytes()))
     pq.write_table(pa.Table.from_pylist(papers[65:]), src / "c.parquet", row_group_size=6)
     url = upload_tree(s3env, src, "in/")
-    ref = run(encoder, [str(src)], tmp_path / "ref")
-    assert ref.num_rows == 90
-
+    rows = 0
     for r in range(2):  # each rank reads its own byte ranges / row groups of the objects
         local = run(encoder, [str(src)], tmp_path / f"l{r}", shard_index=r, num_shards=2)
         remote = run(encoder, [url], tmp_path / f"r{r}", shard_index=r, num_shards=2)
         assert 0 < remote.num_rows < 90 and remote.equals(local), r
-
-    calls = 0
-
-    def boom(**_: Any) -> None:
-        nonlocal calls
-        calls += 1
-        if calls == 6:
-            raise RuntimeError("injected crash")
-
-    with faults.injected("forward", boom), pytest.raises(RuntimeError, match="injected"):
-        run(encoder, [url], tmp_path / "resumed")
-    assert 0 < pq.read_table(tmp_path / "resumed").num_rows < 90  # some shards committed
-    assert run(encoder, [url], tmp_path / "resumed").equals(ref)
+        rows += remote.num_rows
+    assert rows == 90  # every record has one owner
 
 
 def test_a_store_that_fails_mid_run_is_exit_4_and_the_rerun_resumes(
