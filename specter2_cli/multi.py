@@ -20,7 +20,7 @@ from .launchers import detect_rank
 
 _DROP = {"--devices": 1, "--device": 1, "--shard-index": 1, "--num-shards": 1}
 # the same options as environment variables: a worker must not start workers itself
-_DROP_ENV = {"SPECTER2_" + k[2:].upper().replace("-", "_") for k in _DROP}
+_DROP_ENV = {"SPECTER2_EMBED_" + k[2:].upper().replace("-", "_") for k in _DROP}
 
 DEVICE_FORMS = "auto, cpu, cuda or cuda:N (e.g. cuda:0)"
 _DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
@@ -146,4 +146,4 @@ def share_workers(cpus: int, devices: int) -> list[str]:
 
 def _names_workers(argv: list[str]) -> bool:
     given = any(a == "--workers" or a.startswith("--workers=") for a in argv)
-    return given or bool(os.environ.get("SPECTER2_WORKERS"))
+    return given or bool(os.environ.get("SPECTER2_EMBED_WORKERS"))

@@ -210,7 +210,12 @@ def embed(
         typer.Option(help="fused: fast exact forward pass; reference: the adapters library's."),
     ] = Engine.auto,
     progress: Annotated[
-        bool, typer.Option("--progress/--no-progress", help="Progress bar or periodic log lines.")
+        bool,
+        typer.Option(
+            "--progress/--no-progress",
+            help="A progress bar on a terminal; --no-progress: periodic log lines instead "
+            "(off a terminal there are always log lines, every --log-every seconds).",
+        ),
     ] = True,
     log_every: Annotated[
         float, typer.Option(help="Seconds between log lines off a terminal.")
@@ -223,6 +228,14 @@ def embed(
         Preset | None,
         typer.Option(help="Id/title/abstract fields and id type of a known corpus."),
     ] = None,
+    allow_empty: Annotated[
+        bool,
+        typer.Option(
+            "--allow-empty",
+            help="An input without any record is a success (default: exit 3, no _SUCCESS: "
+            "an empty file is usually a failed download).",
+        ),
+    ] = False,
     inputs_from: Annotated[
         Path | None,
         typer.Option(help="Read input paths from this file, one per line (adds to INPUTS)."),
@@ -304,6 +317,7 @@ def embed(
             progress=progress and not quiet,
             log_every_s=log_every,
             max_reject_rate=max_reject_rate,
+            allow_empty=allow_empty,
             stop=stop,
         )
         summary = job.run()

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 from ..config import EmbedSettings
-from ..errors import UsageError
+from ..errors import InputError, UsageError
 from ..inputs import (
     InputFile,
     RecordValidator,
@@ -57,6 +57,7 @@ class EmbedJob:
     progress: bool = False
     log_every_s: float = 30.0
     max_reject_rate: float | None = None
+    allow_empty: bool = False
     encoder: Encoder | None = None
     stop: StopFlag = field(default_factory=StopFlag)
     stdin: IO[bytes] | None = None
@@ -82,15 +83,22 @@ class EmbedJob:
         out = OutDir(self.outdir)
         out.refuse_inputs_inside(files)
         out.refuse_foreign_files()
+        if self.overwrite and rank.world > 1:
+            raise UsageError(
+                "--overwrite with several ranks would let one rank delete another's work; "
+                "delete the output folder before submitting the job instead"
+            )
+        # the input is checked before --overwrite deletes anything: a failed download must
+        # not cost the embeddings it was meant to replace
+        self._refuse_empty_files(files)
+        id_type = self._check_inputs(files)
         if self.overwrite:
-            if rank.world > 1:
-                raise UsageError(
-                    "--overwrite with several ranks would let one rank delete another's work; "
-                    "delete the output folder before submitting the job instead"
-                )
+            if self.encoder is None:  # a typo in --base-model must not cost the old output
+                self.encoder = self._load_encoder()
             out.wipe()
         made = out.prepare_new()
-        id_type = self._check_inputs(files)
+        if rank.world == 1:
+            out.forget_failed_start()
         if self.encoder is None and not out.exists():
             # load before claiming OUTDIR: a typo in --base-model must not pin the folder to it
             with out.removed_on_error(made):
@@ -109,6 +117,16 @@ class EmbedJob:
             return RankRun(self, files, rank, out, gen.gen, id_type, t0, progress).run()
         finally:
             lock.release()
+
+    def _refuse_empty_files(self, files: list[InputFile]) -> None:
+        """Every input file empty (a failed download): exit 3 before the model loads."""
+        if self.allow_empty or any(f.kind == "stdin" or f.size > 0 for f in files):
+            return
+        names = ", ".join(f.path for f in files[:3]) + (", ..." if len(files) > 3 else "")
+        raise InputError(
+            f"the input is empty ({names}: 0 bytes): a failed download? Nothing was written. "
+            "Check the input, or pass --allow-empty if an empty input is expected"
+        )
 
     def _check_inputs(self, files: list[InputFile]) -> str:
         """The job's id type; fails on unusable input before the model loads."""

@@ -119,6 +119,7 @@ class RankRun:
         summary.embed_s = summary.seconds - summary.load_s
         summary.first_batch_s = encoder.stats.first_batch_s
         summary.total_rows, summary.total_rejected = m.rows, m.rejected
+        self._refuse_empty()
         rejects = str(out.rejects_path(self.gen, m.rank, m.world))
         m.failed = reject_verdict(m.rows, m.rejected, self.job.max_reject_rate, rejects)
         if m.failed:
@@ -129,6 +130,25 @@ class RankRun:
         out.save_manifest(m)
         out.mark_success_if_complete(out.generations()[self.gen])
         return summary
+
+    def _refuse_empty(self) -> None:
+        """No record at all in this rank's input (a failed download, an empty file): a
+        failure, not a success with nothing in it, unless --allow-empty says it is fine. One
+        rank of several may own no record (EmbedJob checks that not all files are empty)."""
+        m = self.manifest
+        seen = sum(sh.rows + sh.rejected + sh.skipped for sh in m.shards)
+        seen += self.summary.deleted_citations
+        if seen or self.job.allow_empty or m.world > 1:
+            return
+        self.out.save_manifest(m)  # a failed start: the next run may change its settings
+        names = ", ".join(f.display for f in self.files[:3]) + (
+            ", ..." if len(self.files) > 3 else ""
+        )
+        raise InputError(
+            f"no records in the input ({names}): an empty file or a failed download? "
+            "Nothing was written. Check the input, or pass --allow-empty if an empty input "
+            "is expected"
+        )
 
     def _verify_committed_input(self, encoder: Encoder) -> None:
         """Refuse to resume on input that changed under the committed shards."""
