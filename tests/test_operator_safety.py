@@ -106,6 +106,12 @@ def test_a_run_that_committed_nothing_does_not_pin_the_outdir(tmp_path: Path) ->
     assert s.embedded == 3
     with pytest.raises(UsageError, match="other settings"):  # now it holds work: pinned
         run([good], out, FakeEncoder())
+    # interrupted after a commit (not done): still pinned
+    manifest = out / "_specter2" / "g0000-r00000.json"
+    m = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**m, "done": False}))
+    with pytest.raises(UsageError, match="other settings"):
+        run([good], out, FakeEncoder())
 
 
 # ----------------------------------------------------------------- empty input
