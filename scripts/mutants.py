@@ -100,6 +100,159 @@ MUTANTS = [
         "if False:",
         (SAFETY,),
     ),
+    # one rule for repeated ids (merge.py, shared by reader/search/export)
+    Mutant(
+        "merge-keeps-last-duplicate",
+        "merge.py",
+        "order = np.lexsort((np.arange(n), -all_gens.astype(np.int64), all_keys))",
+        "order = np.lexsort((-np.arange(n), -all_gens.astype(np.int64), all_keys))",
+    ),
+    Mutant(
+        "oldest-generation-wins",
+        "merge.py",
+        "order = np.lexsort((np.arange(n), -all_gens.astype(np.int64), all_keys))",
+        "order = np.lexsort((np.arange(n), all_gens.astype(np.int64), all_keys))",
+    ),
+    Mutant(
+        "search-no-dedupe",
+        "search.py",
+        "            if len(rows) < emb.shape[0]:\n",
+        "            if False:\n",
+    ),
+    Mutant(
+        "readers-skip-damage-check",
+        "merge.py",
+        "        if damage is not None:\n            raise InputError(",
+        "        if False:\n            raise InputError(",
+    ),
+    Mutant(
+        "target-inside-outdir",
+        "store/targets.py",
+        "        if root == p or root in p.parents:",
+        "        if False:",
+    ),
+    Mutant(
+        "merge-without-lock",
+        "merge.py",
+        '    with target_lock(target, f"merge of {path}"):',
+        "    if True:",
+    ),
+    Mutant(
+        "index-map-unchecked",
+        "index.py",
+        "    _check_same_export(p, idmap, index, backend, keys)\n",
+        "",
+    ),
+    Mutant(
+        "reader-no-merged-file",
+        "reader.py",
+        "    if p.is_file():\n        return _read_merged(p)\n",
+        "",
+    ),
+    # key sets, batches, slicing
+    Mutant(
+        "keyset-loses-merged-run",
+        "store/keys.py",
+        "            merged = np.concatenate((self._runs.pop(), run))",
+        "            merged = run[:]; self._runs.pop()",
+    ),
+    Mutant(
+        "keyset-flush-drops-one",
+        "store/keys.py",
+        "        self._runs.append(run)",
+        "        self._runs.append(run[:-1])",
+    ),
+    Mutant(
+        "batch-over-budget",
+        "text.py",
+        "rows = max(1, min(max_rows, batch_tokens // width, n - i))",
+        "rows = max(1, min(max_rows, batch_tokens // width + 1, n - i))",
+    ),
+    Mutant(
+        "batch-over-max-rows",
+        "text.py",
+        "rows = max(1, min(max_rows, batch_tokens // width, n - i))",
+        "rows = max(1, min(max_rows + 1, batch_tokens // width, n - i))",
+    ),
+    Mutant(
+        "parquet-group-two-owners",
+        "inputs/slicing.py",
+        "owned = [g for g in range(n) if lo <= a + g * size // n < hi]",
+        "owned = [g for g in range(n) if lo <= a + g * size // n <= hi]",
+    ),
+    Mutant(
+        "jsonl-slice-overlap",
+        "inputs/slicing.py",
+        "start, end = max(lo, a) - a, min(hi, b) - a",
+        "start, end = max(lo, a) - a, min(hi + 64, b) - a",
+    ),
+    Mutant(
+        "jsonl-slice-gap",
+        "inputs/slicing.py",
+        "start, end = max(lo, a) - a, min(hi, b) - a",
+        "start, end = max(lo, a) - a + 1, min(hi, b) - a",
+    ),
+    Mutant(
+        "whole-file-two-owners",
+        "inputs/slicing.py",
+        "        elif lo <= a < hi:",
+        "        elif lo <= a <= hi:",
+    ),
+    # commit and damage detection
+    Mutant(
+        "rename-undetected",
+        "store/verify.py",
+        "            if not p.is_file():\n                return i,",
+        "            if False:\n                return i,",
+    ),
+    Mutant(
+        "truncation-undetected",
+        "store/verify.py",
+        "and p.stat().st_size != sh.sizes[j]:",
+        "and False:",
+    ),
+    # resume from stdin, FIFOs, an OUTDIR inside its input folder
+    Mutant(
+        "stdin-resume-unchecked",
+        "pipeline/rank.py",
+        'if cursor is not None and self.files[0].kind == "stdin":',
+        "if False:",
+    ),
+    Mutant(
+        "stdin-check-skips-compare",
+        "pipeline/inputcheck.py",
+        "        while shard is not None and here >= tuple(shard.cursor):\n"
+        "            _compare(shard, digest.hexdigest(), inputs)\n"
+        "            shard, digest = next(it, None), new_digest()\n        if here >= end:",
+        "        if here >= end:",
+    ),
+    Mutant("fifo-opened", "pipeline/job.py", "        refuse_special_files(self.inputs)\n", ""),
+    Mutant(
+        "outdir-files-as-input",
+        "pipeline/job.py",
+        "        if inside and real not in named:",
+        "        if False:",
+    ),
+    Mutant(
+        "stop-only-when-queue-empty",
+        "pipeline/windows.py",
+        '        if stop():\n            return End("stop")\n        try:',
+        "        try:",
+    ),
+    # --devices exit codes
+    Mutant(
+        "devices-signal-exit-1",
+        "multi.py",
+        "    if any(c < 0 or c == EXIT_INTERRUPTED for c in codes):",
+        "    if any(c < 0 for c in codes):\n        return 1, lines\n"
+        "    if any(c == EXIT_INTERRUPTED for c in codes):",
+    ),
+    Mutant(
+        "devices-error-hidden-by-75",
+        "multi.py",
+        "    if failed:\n        return failed[0], lines",
+        "    if failed and EXIT_INTERRUPTED not in codes:\n        return failed[0], lines",
+    ),
 ]
 
 

@@ -166,3 +166,66 @@ def test_overwrite_with_a_bad_input_deletes_nothing(tmp_path: Path) -> None:
     with pytest.raises(InputError):
         run([str(tmp_path / "missing.jsonl")], out, overwrite=True)
     assert snapshot(out) == before
+
+
+# ----------------------------------------------------------------- stdin, FIFOs, folders
+
+
+def test_resuming_from_stdin_checks_the_stream(tmp_path: Path) -> None:
+    import io
+
+    from specter2_cli.pipeline.runtime import StopFlag
+    from specter2_cli.reader import read_embeddings
+
+    recs = [paper(i) for i in range(200)]
+    data = "".join(json.dumps(r) + "\n" for r in recs).encode()
+    settings = EmbedSettings(model=FakeEncoder().settings, shard_size=10, sort_window=5)
+
+    def interrupted(out: Path) -> None:
+        stop = StopFlag()
+        with pytest.raises(Exception, match="stopped"):
+            embed_files(["-"], out, encoder=FakeEncoder(), settings=settings, stop=stop,
+                        stdin=io.BytesIO(data),
+                        on_shard_committed=lambda sh: sh.index == 1 and stop.set())  # fmt: skip
+        assert 0 < len(read_embeddings(out)) < 200
+
+    # the same records in another order: refused, nothing more committed
+    out = tmp_path / "shuffled"
+    interrupted(out)
+    before = snapshot(out)
+    shuffled = "".join(json.dumps(r) + "\n" for r in reversed(recs)).encode()
+    with pytest.raises(UsageError, match="same records in the same order"):
+        embed_files(["-"], out, encoder=FakeEncoder(), settings=settings,
+                    stdin=io.BytesIO(shuffled))  # fmt: skip
+    assert snapshot(out) == before
+    # the same stream again: resumed to every id exactly once
+    out = tmp_path / "same"
+    interrupted(out)
+    embed_files(["-"], out, encoder=FakeEncoder(), settings=settings, stdin=io.BytesIO(data))
+    emb = read_embeddings(out)
+    assert sorted(emb.ids.tolist()) == list(range(200))
+
+
+def test_a_fifo_is_refused_without_opening_it(tmp_path: Path) -> None:
+    fifo = tmp_path / "papers.jsonl"
+    os.mkfifo(fifo)  # no writer: opening it would block
+    with pytest.raises(InputError, match="named pipe"):
+        run([str(fifo)], tmp_path / "out")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    os.mkfifo(folder / "b.jsonl")
+    write(folder / "a.jsonl", [paper(0)])
+    with pytest.raises(InputError, match="named pipe"):
+        run([str(folder)], tmp_path / "out")
+
+
+def test_an_outdir_inside_the_input_folder_resumes_and_runs_incrementally(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    write(folder / "day1.jsonl", [paper(i) for i in range(5)])
+    out = folder / "emb"
+    assert run([str(folder)], out).embedded == 5
+    assert run([str(folder)], out).already_done  # the rerun: its own shards are not input
+    write(folder / "day2.jsonl", [paper(i) for i in range(5, 8)])
+    s = run([str(folder)], out, incremental=True)
+    assert (s.embedded, s.skipped) == (3, 5)

@@ -11,7 +11,9 @@ uninterrupted run would.
 from __future__ import annotations
 
 import io
+import logging
 import os
+import stat
 import sys
 import time
 from collections.abc import Callable
@@ -41,6 +43,8 @@ from .summary import RunSummary
 if TYPE_CHECKING:
     from ..model.encoder import Encoder
 
+log = logging.getLogger("specter2")
+
 
 @dataclass
 class EmbedJob:
@@ -68,7 +72,8 @@ class EmbedJob:
         if not os.fspath(self.outdir).strip():
             raise UsageError("-o/--output is empty: name the output folder")
         check_adapter_tag(self.settings.model)  # before anything is written
-        files = resolve_inputs(self.inputs)
+        refuse_special_files(self.inputs)
+        files = outside_outdir(resolve_inputs(self.inputs), self.inputs, self.outdir)
         rank = detect_rank(self.shard_index, self.num_shards)
         progress = Progress(self.progress, self.log_every_s)
         progress.start(start_line(files, self.outdir, rank, self.settings))
@@ -166,3 +171,53 @@ class EmbedJob:
             "id_type": id_type,
             "compute_dtype": str(compute).replace("torch.", ""),
         }
+
+
+def refuse_special_files(paths: list[str]) -> None:
+    """A FIFO, socket or device given as an input file: refused before anything opens it.
+
+    The tool reads a file more than once (its format, its first records, a resumed run's
+    committed part); a named pipe gives its records once (the rest were lost) and, with no
+    writer, blocks the open beyond SIGTERM's reach."""
+    from ..inputs.expand import expand_paths
+
+    for p in expand_paths(paths):
+        if p == "-":
+            continue
+        try:
+            mode = os.stat(p).st_mode
+        except OSError:
+            continue  # missing: reported with the other input checks
+        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+            kind = "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "not a regular file"
+            raise InputError(
+                f"{p}: is {kind}; the input is read more than once (to check its format and "
+                f"to resume), so give a regular file, or pipe the records to stdin: "
+                f"cat {p} | specter2 embed - ..."
+            )
+
+
+def outside_outdir(
+    files: list[InputFile], given: list[str], outdir: str | os.PathLike[str]
+) -> list[InputFile]:
+    """Files a folder or glob found inside OUTDIR (an OUTDIR inside an input folder) are the
+    tool's own output, not input: left out, so that the resume and later --incremental runs
+    see the input the first run saw. A file named one by one is kept (and refused later)."""
+    root = os.path.realpath(outdir)
+    named = {os.path.realpath(p) for p in given if p != "-" and os.path.isfile(p)}
+    keep, dropped = [], 0
+    for f in files:
+        real = os.path.realpath(f.path) if f.kind != "stdin" else ""
+        inside = real.startswith(root + os.sep)
+        if inside and real not in named:
+            dropped += 1
+            continue
+        keep.append(f)
+    if dropped and not keep:
+        raise InputError(
+            f"the inputs ({', '.join(given[:3])}) hold no file outside the output folder "
+            f"{outdir}: name the input files"
+        )
+    if dropped:
+        log.info("left out %d files inside the output folder %s (its own output)", dropped, outdir)
+    return keep

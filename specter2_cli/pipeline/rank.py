@@ -27,7 +27,7 @@ from ..store.outdir import OutDir
 from ..store.rejects import RejectsFile
 from ..store.shards import read_index
 from ..store.verify import drop_damaged
-from .inputcheck import verify_committed
+from .inputcheck import resume_checked, verify_committed
 from .progress import InputExtent, Progress
 from .runtime import log
 from .sink import ShardFormat, ShardSink
@@ -214,9 +214,14 @@ class RankRun:
         )
         self.validator = validator  # counts records without a title / an abstract
         cursor = Cursor(*m.cursor) if m.cursor else None
-        stream = RecordStream(
-            self.files, plan_slices(self.files, m.rank, m.world), validator, cursor, self.job.stdin
-        )
+        slices = plan_slices(self.files, m.rank, m.world)
+        stream: Any
+        if cursor is not None and self.files[0].kind == "stdin":
+            # stdin cannot be re-read: its committed part is checked as it streams past
+            whole = RecordStream(self.files, slices, validator, None, self.job.stdin)
+            stream = resume_checked(whole, self.files, m)
+        else:
+            stream = RecordStream(self.files, slices, validator, cursor, self.job.stdin)
         previous = _previous_generations(self.out, self.gen) if self.job.incremental else None
         keep = RecordFilter(_committed_ids(self.out, m), previous)
         open_rows = m.shards[-1].open_rows if m.shards else 0
