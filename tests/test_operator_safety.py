@@ -229,3 +229,15 @@ def test_an_outdir_inside_the_input_folder_resumes_and_runs_incrementally(tmp_pa
     write(folder / "day2.jsonl", [paper(i) for i in range(5, 8)])
     s = run([str(folder)], out, incremental=True)
     assert (s.embedded, s.skipped) == (3, 5)
+
+
+def test_an_unchanged_incremental_night_says_nothing_new(tmp_path: Path) -> None:
+    src = write(tmp_path / "in.jsonl", [paper(i) for i in range(3)])
+    out = tmp_path / "out"
+    run([src], out, incremental=True)
+    args = ["embed", src, "-o", str(out), "--max-length", "64", "--device", "cpu"]
+    r = runner.invoke(app, [*args, "--incremental"], env=clean_env())
+    assert r.exit_code == EXIT_OK and "nothing new" in r.output, r.output
+    assert "use --incremental" not in r.output
+    r = runner.invoke(app, args, env=clean_env())  # without the flag, the hint stays
+    assert r.exit_code == EXIT_OK and "use --incremental" in r.output, r.output

@@ -321,7 +321,7 @@ def embed(
             stop=stop,
         )
         summary = job.run()
-        report(summary.as_dict(), summary_json)
+        report(summary.as_dict(), summary_json, incremental)
         handlers.keep()
     faults.point("exit")
 
@@ -372,10 +372,19 @@ def apply_preset(fields: dict[str, Any], preset: str | None) -> dict[str, Any]:
     return out
 
 
-def report(d: dict[str, Any], path: Path | None) -> None:
+def report(d: dict[str, Any], path: Path | None, incremental: bool = False) -> None:
     from ..pipeline.progress import fmt_duration
 
-    if d["already_done"]:
+    if d["already_done"] and incremental:
+        log.info(
+            "nothing new: the input is unchanged since the run that embedded it; %s (rank %d "
+            "of %d) holds %d records",
+            d["outdir"],
+            d["rank"],
+            d["world"],
+            d["embedded"],
+        )
+    elif d["already_done"]:
         log.info(
             "nothing to do: %s (rank %d of %d) is already complete with %d records; "
             "use --incremental to add new records",

@@ -102,13 +102,14 @@ class EmbedJob:
                 self.encoder = self._load_encoder()
             out.wipe()
         made = out.prepare_new()
-        if rank.world == 1:
-            out.forget_failed_start()
         if self.encoder is None and not out.exists():
             # load before claiming OUTDIR: a typo in --base-model must not pin the folder to it
             with out.removed_on_error(made):
                 self.encoder = self._load_encoder()
-        out.init_job(self._identity(id_type))
+        identity = self._identity(id_type)
+        if rank.world == 1:
+            out.forget_failed_start(identity, input_identity(files))
+        out.init_job(identity)
         # one rank reads all of its files from the start: a resumed run may find them changed
         # (a bad record fixed, a download replaced) and resumes if its committed input is not
         gen = out.join_generation(

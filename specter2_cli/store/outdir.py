@@ -204,14 +204,20 @@ class OutDir:
             for m in self.manifests()
         )
 
-    def forget_failed_start(self) -> bool:
+    def forget_failed_start(self, identity: dict[str, Any], inputs: list[dict[str, Any]]) -> bool:
         """A single-process run that failed before committing anything (a wrong adapter, a bad
         first record) left only state: forget it, so that the corrected command, with other
         settings or input, is not refused. True when it did."""
         if not self.exists() or not self.manifests() or self.holds_work():
             return False
-        if any(g.world != 1 for g in self.generations()):
+        gens = self.generations()
+        if any(g.world != 1 for g in gens):
             return False  # ranks of an array may be starting right now
+        same_paths = bool(gens) and [d["path"] for d in gens[-1].inputs] == [
+            d["path"] for d in inputs
+        ]
+        if same_paths and not describe_differences(self.job() or {}, identity):
+            return False  # the same command again: it resumes (and checks its input)
         names = sorted(
             p.name
             for p in self.state.iterdir()
@@ -360,6 +366,7 @@ class OutDir:
         """Remove temp files and uncommitted shards of this rank left by a killed run."""
         prefix = shard_name(gen, rank, world, 0)[:-5]  # "part-r00003-" for rank 3
         n = 0
+        swept: list[str] = []
         for p in self.path.iterdir():
             name = p.name
             bare = name.lstrip(".")
@@ -369,9 +376,19 @@ class OutDir:
                 continue  # another rank's or generation's shard
             p.unlink(missing_ok=True)
             n += 1
+            swept.append(name)
         for p in self.state.glob(f".{self.manifest_path(gen, rank).name}.tmp*"):
             with contextlib.suppress(OSError):
                 p.unlink()  # only this rank's: other ranks write theirs right now
+        if swept:
+            log.info(
+                "%s: removed %d uncommitted files an interrupted run left (%s%s); they are "
+                "written again",
+                self.path,
+                len(swept),
+                ", ".join(sorted(swept)[:5]),
+                ", ..." if len(swept) > 5 else "",
+            )
         return n
 
     def save_skipped(self, m: Manifest, index: int, keys: list[int]) -> str:
