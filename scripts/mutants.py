@@ -36,6 +36,7 @@ class Mutant:
     old: str
     new: str
     tests: tuple[str, ...] = (SAFETY, INVARIANTS, PIPELINE)
+    timeout: float | None = None  # seconds; a mutant that makes a test hang is killed by it
 
 
 MUTANTS = [
@@ -226,7 +227,13 @@ MUTANTS = [
         "            shard, digest = next(it, None), new_digest()\n        if here >= end:",
         "        if here >= end:",
     ),
-    Mutant("fifo-opened", "pipeline/job.py", "        refuse_special_files(self.inputs)\n", ""),
+    Mutant(
+        "fifo-opened",
+        "pipeline/job.py",
+        "        refuse_special_files(self.inputs)\n",
+        "",
+        timeout=60,
+    ),
     Mutant(
         "outdir-files-as-input",
         "pipeline/job.py",
@@ -239,6 +246,39 @@ MUTANTS = [
         '        if stop():\n            return End("stop")\n        try:',
         "        try:",
     ),
+    # the pipeline's filters, sweeps and completion
+    Mutant(
+        "sweep-other-ranks",
+        "store/outdir.py",
+        "                continue  # another rank's or generation's shard\n",
+        "                pass\n",
+    ),
+    Mutant(
+        "duplicates-embedded-twice",
+        "pipeline/windows.py",
+        "        if key in self.seen:",
+        "        if False:",
+    ),
+    Mutant(
+        "incremental-reembeds-unchanged",
+        "pipeline/windows.py",
+        "        if old == th:\n            return key",
+        "        if False:\n            return key",
+    ),
+    Mutant(
+        "success-after-one-rank",
+        "store/outdir.py",
+        "        return len(done) == gen.world",
+        "        return len(done) >= 1",
+    ),
+    Mutant(
+        "report-ignores-incremental",
+        "cli/embed.py",
+        'if d["already_done"] and incremental:',
+        "if False:",
+        (SAFETY,),
+    ),
+    Mutant("sweep-unlogged", "store/outdir.py", "        if swept:\n", "        if False:\n"),
     # --devices exit codes
     Mutant(
         "devices-signal-exit-1",
@@ -289,7 +329,7 @@ def main() -> int:
         t0 = time.perf_counter()
         try:
             path.write_text(text.replace(m.old, m.new))
-            survived = run_tests(m.tests, args.timeout)
+            survived = run_tests(m.tests, m.timeout or args.timeout)
         finally:
             path.write_text(text)
         verdict = "SURVIVED" if survived else "killed  "

@@ -81,15 +81,57 @@ def test_ranks_write_every_input_line_exactly_once_before_merge(ranked: Any) -> 
 def test_parquet_row_groups_have_exactly_one_owner(tmp_path: Path) -> None:
     import pyarrow as pa
 
-    recs = [{"id": i, "title": f"t{i}", "abstract": "x y"} for i in range(50)]
+    recs = [{"id": i, "title": f"t{i}", "abstract": "x y"} for i in range(48)]
     src = tmp_path / "in.parquet"
-    pq.write_table(pa.Table.from_pylist(recs), src, row_group_size=4)  # 13 row groups
+    # 12 row groups over 3 ranks: groups 4 and 8 start exactly on a rank boundary
+    pq.write_table(pa.Table.from_pylist(recs), src, row_group_size=4)
     out = tmp_path / "out"
     for r in range(3):
         embed_files([str(src)], out, encoder=FakeEncoder(), shard_index=r, num_shards=3,
                     settings=EmbedSettings(model=FakeEncoder().settings))  # fmt: skip
     ids = pq.read_table(out, columns=["id"]).column("id").to_pylist()
-    assert sorted(ids) == list(range(50))  # raw shards: a row group read twice shows here
+    assert sorted(ids) == list(range(48))  # raw shards: a row group read twice shows here
+
+
+def test_whole_files_have_exactly_one_owner(tmp_path: Path) -> None:
+    """CSV (like gzip) is owned whole; three files of one size start on rank boundaries."""
+    paths = []
+    for f in range(3):
+        rows = "".join(f"{f}{i:02d},title {f}{i:02d},abstract\n" for i in range(10))
+        p = tmp_path / f"part{f}.csv"
+        p.write_text("id,title,abstract\n" + rows)
+        paths.append(str(p))
+    assert len({Path(p).stat().st_size for p in paths}) == 1
+    out = tmp_path / "out"
+    for r in range(3):
+        embed_files(paths, out, encoder=FakeEncoder(), shard_index=r, num_shards=3,
+                    settings=EmbedSettings(model=FakeEncoder().settings))  # fmt: skip
+    ids = pq.read_table(out, columns=["id"]).column("id").to_pylist()
+    assert sorted(ids) == sorted(f"{f}{i:02d}" for f in range(3) for i in range(10))
+
+
+def test_a_shard_renamed_into_place_but_not_in_the_manifest_is_rewritten(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Killed between the rename and the manifest: the leftover is swept (and logged) and
+    the resumed run writes it again, equal to an uninterrupted run."""
+    recs = [{"id": i, "title": f"t{i}", "abstract": "x y"} for i in range(25)]
+    src = write(tmp_path / "in.jsonl", recs)
+    settings = EmbedSettings(model=FakeEncoder().settings, shard_size=10)
+    out = tmp_path / "out"
+    embed_files([src], out, encoder=FakeEncoder(), settings=settings)
+    clean = read_embeddings(out)
+    manifest = out / "_specter2" / "g0000-r00000.json"
+    m = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**m, "shards": m["shards"][:1], "done": False}))
+    (out / "_SUCCESS").unlink()
+    with caplog.at_level("INFO", logger="specter2"):
+        s = embed_files([src], out, encoder=FakeEncoder(), settings=settings)
+    assert s.embedded == 15
+    assert "removed 2 uncommitted files" in caplog.text and "part-00001.parquet" in caplog.text
+    again = read_embeddings(out)
+    assert again.ids.tolist() == clean.ids.tolist()
+    np.testing.assert_array_equal(again.embeddings, clean.embeddings)
 
 
 # ----------------------------------------------------------------- one rule for repeated ids
@@ -226,7 +268,7 @@ def test_batches_never_exceed_the_token_budget(tmp_path: Path) -> None:
     recs = [{"id": i, "title": f"t{i}", "abstract": " ".join(["w"] * int(rng.integers(0, 60)))}
             for i in range(300)]  # fmt: skip
     enc = FakeEncoder()
-    budget, max_rows = 256, 16
+    budget, max_rows = 256, 8  # both bind: short rows by max_rows, long ones by the budget
     embed_files([write(tmp_path / "in.jsonl", recs)], tmp_path / "out", encoder=enc,
                 settings=EmbedSettings(model=enc.settings, batch_tokens=budget,
                                        max_batch_rows=max_rows))  # fmt: skip
@@ -280,3 +322,17 @@ def test_devices_parent_exit_code(codes: list[int], want: int) -> None:
     assert len(lines) == sum(c != 0 for c in codes)  # every worker that did not finish is named
     if -9 in codes:
         assert any("SIGKILL" in line and "cuda:" in line for line in lines)
+
+
+def test_success_only_when_every_rank_is_done(tmp_path: Path) -> None:
+    from specter2_cli.status import job_status
+
+    src = write(
+        tmp_path / "in.jsonl", [{"id": i, "title": f"t{i}", "abstract": "x"} for i in range(30)]
+    )
+    out = tmp_path / "out"
+    for r in (2, 0, 1):
+        assert not (out / "_SUCCESS").exists() and not (out.exists() and job_status(out).complete)
+        embed_files([src], out, encoder=FakeEncoder(), shard_index=r, num_shards=3,
+                    settings=EmbedSettings(model=FakeEncoder().settings))  # fmt: skip
+    assert (out / "_SUCCESS").exists() and job_status(out).complete
