@@ -279,6 +279,13 @@ MUTANTS = [
         (SAFETY,),
     ),
     Mutant("sweep-unlogged", "store/outdir.py", "        if swept:\n", "        if False:\n"),
+    Mutant(
+        "no-progress-silences-lines",
+        "pipeline/progress.py",
+        "if not (self.enabled and self.tty) and self.every_s > 0:",
+        "if self.enabled and not self.tty and self.every_s > 0:",
+        (SAFETY,),
+    ),
     # --devices exit codes
     Mutant(
         "devices-signal-exit-1",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from .store.outdir import OutDir
 from .store.shards import Rows, ShardWriter, read_index, read_shard_embeddings, shard_metadata
 from .store.targets import refuse_inside, target_lock
 from .store.verify import first_damage
+
+log = logging.getLogger("specter2")
 
 
 @dataclass
@@ -136,6 +139,10 @@ def _merge_locked(path: str | os.PathLike[str], target: Path, overwrite: bool) -
         raise UsageError(
             f"{' and '.join(present)} already {'exists' if len(present) == 1 else 'exist'}; "
             "choose another --to, or add --overwrite to replace it"
+        )
+    if present:
+        log.warning(
+            "--overwrite: %s will be replaced once the merge is written", " and ".join(present)
         )
     out = OutDir(path)
     shards = list(committed_shards(out))

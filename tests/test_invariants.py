@@ -111,10 +111,14 @@ def test_whole_files_have_exactly_one_owner(tmp_path: Path) -> None:
 
 
 def test_a_shard_renamed_into_place_but_not_in_the_manifest_is_rewritten(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Killed between the rename and the manifest: the leftover is swept (and logged) and
     the resumed run writes it again, equal to an uninterrupted run."""
+    import logging
+
+    # the CLI's setup_logging (run by other tests) stops propagation to caplog's handler
+    monkeypatch.setattr(logging.getLogger("specter2"), "propagate", True)
     recs = [{"id": i, "title": f"t{i}", "abstract": "x y"} for i in range(25)]
     src = write(tmp_path / "in.jsonl", recs)
     settings = EmbedSettings(model=FakeEncoder().settings, shard_size=10)

@@ -241,3 +241,24 @@ def test_an_unchanged_incremental_night_says_nothing_new(tmp_path: Path) -> None
     assert "use --incremental" not in r.output
     r = runner.invoke(app, args, env=clean_env())  # without the flag, the hint stays
     assert r.exit_code == EXIT_OK and "use --incremental" in r.output, r.output
+
+
+def test_no_progress_keeps_the_periodic_log_lines(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import logging
+    import time
+
+    # the CLI's setup_logging (run by earlier tests) stops propagation to caplog's handler
+    monkeypatch.setattr(logging.getLogger("specter2"), "propagate", True)
+
+    from specter2_cli.pipeline.progress import Progress
+
+    with caplog.at_level("INFO", logger="specter2"):
+        for bar, tty in ((False, True), (True, False), (False, False)):  # no bar drawn
+            caplog.clear()
+            p = Progress(bar, every_s=0.02, tty=tty)
+            p.start("starting")
+            time.sleep(0.15)
+            p.close()
+            assert "checking the input and loading the model" in caplog.text, (bar, tty)
