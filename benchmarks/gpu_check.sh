@@ -5,8 +5,7 @@
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #       --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
 #       --platform manylinux2014_x86_64 -d .whl \
-#       transformers==4.57.6 tokenizers==0.22.2 huggingface_hub==0.36.2 adapters==1.3.0 \
-#       zstandard==0.25.0
+#       zstandard==0.25.0   # the host's transformers 5.x serves; adapters is not needed
 # Then run this script on the GPU host from the repository root (with .whl/ beside it);
 # results go to $OUT (default ./gpu-results). Not yet run on a GPU: expect to adjust.
 set -uo pipefail
@@ -16,7 +15,7 @@ python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/specte
 export PYTHONPATH=/tmp/specter2-site:$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
 python3 - <<'PY' 2>&1 | tee "$OUT/env.txt"
-import torch, transformers, adapters; print(torch.__version__, transformers.__version__, adapters.__version__, torch.cuda.get_device_name())
+import torch, transformers; print(torch.__version__, transformers.__version__, torch.cuda.get_device_name())
 PY
 # exactness of the fused engine against adapters on the GPU (fp32) and its fp16 drift
 python3 -m pytest -q tests/test_fused.py tests/test_embed.py -x 2>&1 | tail -3 | tee "$OUT/tests.txt"

@@ -31,6 +31,7 @@ from ..inputs import (
     resolve_inputs,
 )
 from ..inputs.jsonl import PeekableStdin
+from ..inputs.resolve import InputList
 from ..launchers import RankInfo, detect_rank
 from ..model.tags import check_adapter_tag
 from ..store.manifest import ShardEntry
@@ -66,6 +67,7 @@ class EmbedJob:
     stop: StopFlag = field(default_factory=StopFlag)
     stdin: IO[bytes] | None = None
     on_shard_committed: Callable[[ShardEntry], None] | None = None
+    delimiter: str | None = None  # CSV field separator (--delimiter); None: sniffed per file
 
     def run(self) -> RunSummary:
         t0 = time.perf_counter()
@@ -73,7 +75,9 @@ class EmbedJob:
             raise UsageError("-o/--output is empty: name the output folder")
         check_adapter_tag(self.settings.model)  # before anything is written
         refuse_special_files(self.inputs)
-        files = outside_outdir(resolve_inputs(self.inputs), self.inputs, self.outdir)
+        files = outside_outdir(
+            resolve_inputs(self.inputs, self.delimiter), self.inputs, self.outdir
+        )
         rank = detect_rank(self.shard_index, self.num_shards)
         progress = Progress(self.progress, self.log_every_s)
         progress.start(start_line(files, self.outdir, rank, self.settings))
@@ -182,7 +186,7 @@ def refuse_special_files(paths: list[str]) -> None:
     writer, blocks the open beyond SIGTERM's reach."""
     from ..inputs.expand import expand_paths
 
-    for p in expand_paths(paths):
+    for p in expand_paths(paths).paths:
         if p == "-":
             continue
         try:
@@ -198,9 +202,7 @@ def refuse_special_files(paths: list[str]) -> None:
             )
 
 
-def outside_outdir(
-    files: list[InputFile], given: list[str], outdir: str | os.PathLike[str]
-) -> list[InputFile]:
+def outside_outdir(files: InputList, given: list[str], outdir: str | os.PathLike[str]) -> InputList:
     """Files a folder or glob found inside OUTDIR (an OUTDIR inside an input folder) are the
     tool's own output, not input: left out, so that the resume and later --incremental runs
     see the input the first run saw. A file named one by one is kept (and refused later)."""
@@ -221,4 +223,4 @@ def outside_outdir(
         )
     if dropped:
         log.info("left out %d files inside the output folder %s (its own output)", dropped, outdir)
-    return keep
+    return InputList(keep, files.skipped)
