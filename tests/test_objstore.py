@@ -115,7 +115,7 @@ def test_anonymous_requests_are_unsigned(s3env: S3, monkeypatch: pytest.MonkeyPa
     signed.put_bytes("private", b"not for all")
     signed.client.put_object(Bucket=bucket, Key="pub", Body=b"open data", ACL="public-read")
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3env.proxy.url)
-    monkeypatch.setenv("SPECTER2_ANONYMOUS", "1")
+    monkeypatch.setenv("SPECTER2_ANONYMOUS_READS", "1")
     for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(k)
     before = len(s3env.proxy.seen)

@@ -149,9 +149,9 @@ def test_the_cli_reads_a_public_bucket_anonymously(
     bucket = url.split("/")[2]
     signed = open_store(f"s3://{bucket}/")
     signed.client.put_object_acl(Bucket=bucket, Key="pub/p.jsonl", ACL="public-read")
-    # --anonymous sets SPECTER2_ANONYMOUS in this process: setenv first, so that the test's
+    # --anonymous sets SPECTER2_ANONYMOUS_READS in this process: setenv first, so that the test's
     # end restores its absence
-    monkeypatch.setenv("SPECTER2_ANONYMOUS", "0")
+    monkeypatch.setenv("SPECTER2_ANONYMOUS_READS", "0")
     for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(k)
     oi._store.cache_clear()
@@ -169,7 +169,11 @@ def test_the_cli_reads_a_public_bucket_anonymously(
     r = embed(url + "private.jsonl", "-o", str(tmp_path / "o2"), "--anonymous")
     assert r.exit_code == 4, r.output
     assert f"{url}private.jsonl: access denied" in r.output and "anonymous" in r.output
-    r = embed(url + "gone.jsonl", "-o", str(tmp_path / "o3"), "--anonymous")
+    r = CliRunner().invoke(  # the option's variable, as every option has one
+        app,
+        ["embed", url + "gone.jsonl", "-o", str(tmp_path / "o3"), *models],
+        env={"SPECTER2_EMBED_ANONYMOUS": "1"},
+    )
     assert r.exit_code == 3 and "gone.jsonl: no such object" in r.output, r.output
 
 

@@ -316,7 +316,9 @@ def embed(
             engine=engine.value,
         )
         if anonymous:  # read by the object-store layer, and inherited by --devices workers
-            os.environ["SPECTER2_ANONYMOUS"] = "1"
+            from ..objstore.store import ANONYMOUS_ENV
+
+            os.environ[ANONYMOUS_ENV] = "1"
         if devices:
             from ..multi import run_devices
 

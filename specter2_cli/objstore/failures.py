@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..errors import EnvironmentProblem, InputError, Specter2Error
 
-ANON_HINT = "for a public bucket add --anonymous (or SPECTER2_ANONYMOUS=1)"
+ANON_HINT = "for a public bucket add --anonymous (or SPECTER2_EMBED_ANONYMOUS=1)"
 AWS_CREDS = (
     "set AWS_PROFILE (aws configure / aws sso login), or AWS_ACCESS_KEY_ID and "
     "AWS_SECRET_ACCESS_KEY, or run where an instance or pod role provides them"

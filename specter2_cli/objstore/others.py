@@ -18,7 +18,7 @@ from .store import ObjectInfo, ObjectStore
 
 GCS_CREDS = (
     "set GOOGLE_APPLICATION_CREDENTIALS to a service account key, or run `gcloud auth "
-    "application-default login`; for a public bucket add --anonymous (or SPECTER2_ANONYMOUS=1)"
+    "application-default login`; for a public bucket add --anonymous (or SPECTER2_EMBED_ANONYMOUS=1)"
 )
 
 

@@ -16,7 +16,10 @@ from typing import IO
 from ..errors import EnvironmentProblem, UsageError
 from .urls import ObjectURL, parse_url
 
-ANONYMOUS_ENV = "SPECTER2_ANONYMOUS"
+# what `embed --anonymous` (SPECTER2_EMBED_ANONYMOUS) sets, for this process and its workers;
+# library users may set it too. Not SPECTER2_ANONYMOUS: that is the old shared form of the
+# option's variable, which the CLI names as unread.
+ANONYMOUS_ENV = "SPECTER2_ANONYMOUS_READS"
 GLOB_CHARS = frozenset("*?[")
 
 
@@ -33,7 +36,7 @@ class PreconditionFailed(Exception):
 
 
 def anonymous_from_env() -> bool:
-    """`SPECTER2_ANONYMOUS=1` (or true/yes): unsigned requests, for public buckets."""
+    """`SPECTER2_ANONYMOUS_READS=1` (or true/yes): unsigned requests, for public buckets."""
     return os.environ.get(ANONYMOUS_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
@@ -136,7 +139,7 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
 
 
 def open_store(url: str | ObjectURL, *, anonymous: bool | None = None) -> ObjectStore:
-    """The store that serves `url`. `anonymous` None: from SPECTER2_ANONYMOUS."""
+    """The store that serves `url`. `anonymous` None: from SPECTER2_ANONYMOUS_READS."""
     u = parse_url(url) if isinstance(url, str) else url
     anon = anonymous_from_env() if anonymous is None else anonymous
     if u.scheme == "s3":
