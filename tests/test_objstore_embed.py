@@ -165,6 +165,17 @@ def test_the_cli_reads_a_public_bucket_anonymously(
     r = embed("--inputs-from", str(tmp_path / "urls.txt"), "-o", str(tmp_path / "o"), "--anonymous")
     assert r.exit_code == 0, r.output
     assert pq.read_table(tmp_path / "o").num_rows == 12
+    # an OUTDIR or a --to on object storage is refused, and no local "s3:" folder appears
+    # (a Path-typed option turns s3://b/k into s3:/b/k)
+    monkeypatch.chdir(tmp_path)
+    for args in (
+        ["embed", url, "-o", url + "out/", *models],
+        ["status", url + "out/"],
+        ["merge", str(tmp_path / "o"), "--to", url + "all.parquet"],
+    ):
+        r = CliRunner().invoke(app, args)
+        assert r.exit_code == 2 and "object storage is not supported yet" in r.output, r.output
+        assert not (tmp_path / "s3:").exists()
     signed.put_bytes("pub/private.jsonl", (tmp_path / "p.jsonl").read_bytes())
     r = embed(url + "private.jsonl", "-o", str(tmp_path / "o2"), "--anonymous")
     assert r.exit_code == 4, r.output

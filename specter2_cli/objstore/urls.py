@@ -36,6 +36,20 @@ class ObjectURL:
         return self.key if not self.key or self.key.endswith("/") else self.key + "/"
 
 
+_MANGLED = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/(?!/)")
+
+
+def looks_like_url(path: str) -> str | None:
+    """The URL a path was meant to be, or None: also "s3:/bucket/key", which is what
+    pathlib makes of "s3://bucket/key" (so a Path-typed option still shows it). A one-letter
+    scheme is a Windows drive (C:/), not a URL."""
+    if is_url(path):
+        return path
+    if _MANGLED.match(path):
+        return path.replace(":/", "://", 1)
+    return None
+
+
 def is_url(text: str) -> bool:
     """Whether `text` names an object (any scheme://), not a local path."""
     return bool(_URL.match(text))

@@ -31,7 +31,7 @@ from typing import Any
 
 from ..config import describe_differences
 from ..errors import LockHeld, UsageError
-from ..objstore.urls import is_url
+from ..objstore.urls import is_url, looks_like_url
 from .durable import atomic_write_text, fsync_dir, output_error, publish, unique_suffix
 from .locks import RankLock, is_locked
 from .manifest import Generation, Manifest
@@ -60,9 +60,10 @@ def rejects_name(gen: int, rank: int, world: int) -> str:
 
 class OutDir:
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        if is_url(str(path)):
+        url = looks_like_url(os.fspath(path))
+        if url is not None:
             raise UsageError(
-                f"{path}: an output folder on object storage is not supported yet; write to a "
+                f"{url}: an output folder on object storage is not supported yet; write to a "
                 "local (or shared) folder and copy it to the store when `specter2 status` says done"
             )
         self.path = Path(path)

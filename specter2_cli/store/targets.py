@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import LockHeld, UsageError
+from ..objstore.urls import looks_like_url
 from .durable import output_error, unique_suffix
 from .locks import RankLock
 
@@ -16,6 +17,13 @@ from .locks import RankLock
 def refuse_inside(outdir: str | os.PathLike[str], targets: list[Path], option: str) -> None:
     """A merged file or index inside OUTDIR would be read back as more shards (every vector
     twice for `pq.read_table(OUTDIR)`)."""
+    for t in targets:
+        url = looks_like_url(os.fspath(t))
+        if url is not None:
+            raise UsageError(
+                f"{option} {url}: writing to object storage is not supported yet; write a "
+                "local file and copy it to the store"
+            )
     root = Path(outdir).resolve()
     for t in targets:
         p = t.resolve()
