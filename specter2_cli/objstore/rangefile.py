@@ -1,7 +1,7 @@
 """A seekable, buffered binary file over ranged GETs.
 
 Sequential reads stream: each request asks for the next span, and the span
-doubles (1 MiB up to 32 MiB) while reads continue where the last one ended, so a
+doubles (128 KiB up to 32 MiB) while reads continue where the last one ended, so a
 JSONL scan costs a few requests per file and a Parquet footer read costs one
 small one. Once reads are sequential, the next span is fetched in the background
 while this one is parsed (at most two spans in memory). A connection that drops
@@ -22,9 +22,12 @@ from typing import IO, Protocol, cast
 
 log = logging.getLogger("specter2")
 
-FIRST_SPAN = 1 << 20
+FIRST_SPAN = 1 << 17
+# an abandoned body with at most this much left is read out, so that its connection is
+# reused (closing it unread closes the connection: a new TCP/TLS handshake per file sniffed)
+DRAIN_MAX = 1 << 16
 MAX_SPAN = 32 << 20
-BUFFER = 1 << 20
+BUFFER = 1 << 17  # also the least a request asks for: a 64 KiB format sniff fetches 128 KiB
 
 
 class Body(Protocol):
@@ -156,6 +159,8 @@ class RangeReader(io.RawIOBase):
         if self.body is not None:
             # a broken connection may fail to close; it is discarded either way
             with contextlib.suppress(Exception):
+                if 0 < self.body_end - self.body_pos <= DRAIN_MAX:
+                    self.body.read()
                 self.body.close()
             self.body = None
         if not keep_span:
