@@ -146,7 +146,7 @@ def test_out_of_memory_batches_are_split_with_the_same_results(
 
     from specter2_cli import faults
 
-    def small_batches_only(rows: int) -> None:
+    def small_batches_only(rows: int, **_: object) -> None:
         if rows > 2:
             raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
 
