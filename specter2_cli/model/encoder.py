@@ -268,12 +268,13 @@ class Encoder:
         if self._path is None:
             heads = getattr(self._forward, "num_heads", 0) or 1
             head_dim = self.hidden_size // heads
-            self._path = choose_path(
-                self.engine,
-                self.ops.cuda,
-                self.attention,
-                lambda: self.ops.varlen_reason(self.dtype, head_dim),
-            )
+            with self.ops.guard():  # the probe runs on this encoder's device
+                self._path = choose_path(
+                    self.engine,
+                    self.ops.cuda,
+                    self.attention,
+                    lambda: self.ops.varlen_reason(self.dtype, head_dim),
+                )
             if self._path[1]:
                 log.info("padded attention on %s: %s", self.device, self._path[1])
         return self._path
