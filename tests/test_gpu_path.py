@@ -306,6 +306,17 @@ def test_fp16_overflow_is_rerun_from_the_fp32_weights(overflowing: dict[str, Any
     np.testing.assert_allclose(again, want, atol=1e-5, rtol=1e-5)
 
 
+def test_no_memory_for_the_fp32_copy_is_exit_4(overflowing: dict[str, Any]) -> None:
+    e16 = fresh(overflowing["fp16"], fp32_master=overflowing["fp16"].fp32_master)
+
+    def no_memory(**_: Any) -> None:
+        raise OOM("CUDA out of memory (simulated)")
+
+    with faults.injected("fp32_copy", no_memory), pytest.raises(DeviceMemoryError) as ei:
+        e16.embed_texts(["a paper[SEP]about the ocean"])
+    assert ei.value.exit_code == 4 and "float32 copy of the model" in str(ei.value)
+
+
 def test_nan_even_in_float32_is_exit_4(overflowing: dict[str, Any]) -> None:
     e = fresh(overflowing["fp32"])
     with torch.no_grad():
