@@ -5,35 +5,31 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
 from specter2_cli.synthetic import synthetic_papers
+from tests.forkserver import spawn
 from tests.helpers import write_jsonl
 
 EXIT_INTERRUPTED = 75
 
 
-def cli(
-    models: dict[str, Path], *args: str, fault: str | None = None, **kw: object
-) -> subprocess.Popen[str]:
+def cli(models: dict[str, Path], *args: str, fault: str | None = None, **kw: object) -> Any:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     env.pop("SPECTER2_FAULT", None)
     if fault:
         env["SPECTER2_FAULT"] = fault
-    cmd = [sys.executable, "-m", "specter2_cli", *args]
+    argv = list(args)
     if args and args[0] == "embed":
-        cmd += ["--base-model", str(models["base"]), "--adapter-path", str(models["proximity"])]
-        cmd += ["--no-progress", "--log-every", "0"]
-    return subprocess.Popen(
-        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw
-    )  # type: ignore[call-overload]
+        argv += ["--base-model", str(models["base"]), "--adapter-path", str(models["proximity"])]
+        argv += ["--no-progress", "--log-every", "0"]
+    return spawn(argv, env=env, **kw)  # a real process, forked from preloaded imports
 
 
 def run(models: dict[str, Path], *args: str, fault: str | None = None) -> tuple[int, str]:
