@@ -49,17 +49,27 @@ def agreement(got: np.ndarray, ref: np.ndarray) -> dict[str, Any]:
     }
 
 
+_TOKENIZED: dict[tuple[int, str, str, int], list[Any]] = {}
+
+
 def windows(enc: Any, texts: list[str], window: int, budget: int) -> list[tuple[Any, int]]:
+    """The texts in windows packed as the tool packs them (tokenized once per text list)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from specter2_cli.text import pack, tokenize
 
-    out = []
-    for i in range(0, len(texts), window):
-        part = texts[i : i + window]
-        tok = tokenize(enc.tokenizer, part, 512)
-        out.append(
-            (pack(tok, budget, 1024, enc.tokenizer.pad_token_id, max_positions=512), len(part))
-        )
-    return out
+    key = (len(texts), texts[0], texts[-1], window)
+    if key not in _TOKENIZED:
+        with ThreadPoolExecutor(8) as pool:
+            _TOKENIZED[key] = [
+                tokenize(enc.tokenizer, texts[i : i + window], 512, pool)
+                for i in range(0, len(texts), window)
+            ]
+    pad = enc.tokenizer.pad_token_id
+    return [
+        (pack(tok, budget, 1024, pad, max_positions=512), len(tok.lengths))
+        for tok in _TOKENIZED[key]
+    ]
 
 
 def encode(enc: Any, packed: list[tuple[Any, int]]) -> np.ndarray:
