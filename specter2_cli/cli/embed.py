@@ -66,6 +66,7 @@ class Preset(str, Enum):
     core = "core"
     beir = "beir"
     scirepeval = "scirepeval"
+    crossref = "crossref"
 
 
 class Engine(str, Enum):
@@ -227,6 +228,13 @@ def embed(
         Path | None,
         typer.Option(help="Read input paths from this file, one per line (adds to INPUTS)."),
     ] = None,
+    delimiter: Annotated[
+        str | None,
+        typer.Option(
+            help="CSV field separator: one character, or 'tab' (default: found from the "
+            "header line among , ; tab |)."
+        ),
+    ] = None,
 ) -> None:
     """Embed paper records (or search queries) into Parquet or .npy shards in OUTDIR.
 
@@ -250,6 +258,7 @@ def embed(
     from ..pipeline.runtime import SignalHandlers, StopFlag
 
     check_device("--device", device)
+    delimiter = check_delimiter(delimiter)
     if devices:
         check_devices(devices)
     if max_reject_rate is not None and not 0 <= max_reject_rate <= 1:
@@ -305,11 +314,25 @@ def embed(
             log_every_s=log_every,
             max_reject_rate=max_reject_rate,
             stop=stop,
+            delimiter=delimiter,
         )
         summary = job.run()
         report(summary.as_dict(), summary_json)
         handlers.keep()
     faults.point("exit")
+
+
+def check_delimiter(value: str | None) -> str | None:
+    """--delimiter as one character ('tab' and '\\t' mean a tab); UsageError otherwise."""
+    if value is None:
+        return None
+    d = "\t" if value.lower() in ("tab", "\\t", "\t") else value
+    if len(d) != 1 or d in '"\r\n':
+        raise UsageError(
+            f"--delimiter {value!r}: give one character other than a quote or a newline, "
+            "e.g. --delimiter ';' or --delimiter tab"
+        )
+    return d
 
 
 _MODEL_KEYS = (
@@ -372,6 +395,9 @@ def report(d: dict[str, Any], path: Path | None) -> None:
         )
     else:
         parts = [f"{d['embedded']} embedded", f"{d['rejected']} rejected"]
+        if d.get("rejected_by_reason") and d["rejected"]:
+            why = ", ".join(f"{n} {k}" for k, n in d["rejected_by_reason"].items())
+            parts[-1] += f" ({why})"
         if d["truncated"]:
             parts.append(f"{d['truncated']} truncated to --max-length")
         if d["skipped"] or d["changed"]:
@@ -379,8 +405,14 @@ def report(d: dict[str, Any], path: Path | None) -> None:
             parts.append(f"{d['changed']} changed")
         if d.get("no_abstract") or d.get("no_title"):
             parts.append(f"{d['no_abstract']} without abstract, {d['no_title']} without title")
+        if d.get("placeholders"):
+            parts.append(f"{d['placeholders']} with a placeholder title or abstract")
+        if d.get("book_articles"):
+            parts.append(f"{d['book_articles']} PubMed book articles")
         if d.get("deleted_citations"):
             parts.append(f"{d['deleted_citations']} PubMed deleted citations skipped")
+        if d.get("skipped_files"):
+            parts.append(f"{d['skipped_files']} files beside the data not read")
         if d["resumed_from_rows"]:
             parts.append(f"{d['resumed_from_rows']} already committed before this run")
         if d.get("oom_splits"):

@@ -1,9 +1,15 @@
-"""One JSON document per file (CORE dumps, possibly pretty-printed): the file is one record."""
+"""One JSON document per file (CORE dumps, possibly pretty-printed): the file is one record.
+
+A document that is a list of records under `items` (Crossref's public data files,
+`{"items": [...]}`, and its API responses, `{"message": {"items": [...]}}`) is those
+records instead, each at its position in the list.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 from ..errors import InputError
 from .compressed import READ_ERRORS, open_decompressed
@@ -30,12 +36,33 @@ def load_document(f: InputFile) -> object:
         ) from e
 
 
+def document_items(obj: object) -> list[Any] | None:
+    """The records of a Crossref-style `{"items": [...]}` document, or None for a record."""
+    if isinstance(obj, dict):
+        inner = obj.get("message") if isinstance(obj.get("message"), dict) else obj
+        items = inner.get("items")  # type: ignore[union-attr]
+        if isinstance(items, list) and (not items or isinstance(items[0], dict)):
+            return items
+    return None
+
+
 def read_document(
     f: InputFile, sl: Slice, resume: int | None, validator: RecordValidator
 ) -> Iterator[tuple[Item, Cursor]]:
+    obj = load_document(f)
+    items = document_items(obj) if validator.id_name(obj) is None else None  # type: ignore[arg-type]
+    if items is not None:
+        for n, item in enumerate(items):
+            if resume is not None and n < resume:
+                continue
+            raw = json.dumps(item, ensure_ascii=False, default=str)[:RAW_PREVIEW_CHARS]
+            yield (
+                validator.validate(item, f.display, f"item {n + 1}", raw, sl.file_index, n),
+                Cursor(sl.file_index, n + 1),
+            )
+        return
     if resume:
         return
-    obj = load_document(f)
     raw = json.dumps(obj, ensure_ascii=False, default=str)[:RAW_PREVIEW_CHARS]
     if isinstance(obj, list):
         yield (

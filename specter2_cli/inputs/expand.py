@@ -1,10 +1,14 @@
 """Folders, quoted globs and `--inputs-from` lists, expanded to a sorted list of files.
 
 A folder means every data file under it, recursively, in sorted path order; hidden
-files and folders (`.name`) and the tool's own `_name` files are skipped, as are
-files whose names are not data files (an OpenAlex `manifest`, PubMed `.md5`).
-Expansion happens before anything else, so ranks, resume and the input identity
-see exactly the files a user could have named one by one.
+files and folders (`.name`) and the tool's own `_name` files are passed over. Real
+dumps carry other files beside their data (CORE's `manifest.xml` sitemaps, PubMed's
+`.md5`, OpenAlex's `manifest`, READMEs, licences): a file found in a folder or by a
+glob whose name is not a data file's, and whose first bytes are not a compressed
+stream or Parquet, is not read; resolve.py lists those in one log line and counts
+them. This is the one place a folder or a glob is listed. Expansion happens before
+anything else, so ranks, resume and the input identity see exactly the files a user
+could have named one by one.
 """
 
 from __future__ import annotations
@@ -12,45 +16,102 @@ from __future__ import annotations
 import glob
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 from ..errors import InputError, UsageError
-from .files import is_data_file
+from .files import (
+    PARQUET_MAGIC,
+    TAR_HINT,
+    is_archive,
+    is_data_file,
+    kind_from_name,
+    looks_like_json,
+    sniff_compression,
+    split_name,
+)
 
 GLOB_CHARS = frozenset("*?[")
 
 
-def expand_paths(paths: list[str]) -> list[str]:
-    out: list[str] = []
+@dataclass
+class Expanded:
+    """The files to read, each with whether it was found (in a folder or by a glob) rather
+    than named; and the files found but not read, with why."""
+
+    paths: list[str] = field(default_factory=list)
+    found: list[bool] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    # the folders and globs given, each with the index range of its files in `paths`
+    groups: list[tuple[str, int, int]] = field(default_factory=list)
+
+    def add(self, path: str, found: bool) -> None:
+        self.paths.append(path)
+        self.found.append(found)
+
+
+def expand_paths(paths: list[str]) -> Expanded:
+    out = Expanded()
     for p in paths:
         if p == "-" or os.path.isfile(p):
-            out.append(p)
-        elif os.path.isdir(p):
-            found = sorted(walk_data_files(p))
-            if not found:
-                raise InputError(
-                    f"{p}: is a directory with no data files in it (.jsonl, .json, .csv, "
-                    ".tsv, .xml, .parquet, .gz, .zst); name the files instead"
+            out.add(p, False)
+        elif os.path.isdir(p) or GLOB_CHARS & set(p):
+            if os.path.isdir(p):
+                listed = sorted(walk_files(p))
+            else:
+                listed = sorted(
+                    f for f in glob.glob(p, recursive=True) if os.path.isfile(f) and _visible(f)
                 )
-            out += found
-        elif GLOB_CHARS & set(p):
-            found = sorted(
-                f for f in glob.glob(p, recursive=True) if os.path.isfile(f) and _visible(f)
-            )
-            if not found:
-                raise InputError(f"{p}: the pattern matches no file")
-            out += found
+                if not listed:
+                    raise InputError(f"{p}: the pattern matches no file")
+            start = len(out.paths)
+            for f in listed:
+                why = not_data_reason(f)
+                if why:
+                    out.skipped.append((f, why))
+                else:
+                    out.add(f, True)
+            out.groups.append((p, start, len(out.paths)))
         else:
-            out.append(p)  # missing: reported with the other checks
+            out.add(p, False)  # missing: reported with the other checks
     return out
 
 
-def walk_data_files(root: str) -> Iterator[str]:
+def walk_files(root: str) -> Iterator[str]:
+    """Every visible file under a folder (hidden and `_` files and folders left out)."""
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         dirnames[:] = [d for d in dirnames if not d.startswith((".", "_"))]
         for name in filenames:
-            path = os.path.join(dirpath, name)
-            if not name.startswith((".", "_")) and is_data_file(path):
-                yield path
+            if not name.startswith((".", "_")):
+                yield os.path.join(dirpath, name)
+
+
+def walk_data_files(root: str) -> Iterator[str]:
+    """The files under a folder that are read (see not_data_reason)."""
+    return (f for f in walk_files(root) if not not_data_reason(f))
+
+
+def not_data_reason(path: str) -> str | None:
+    """Why a file found in a folder is not read, or None when it is a data file.
+
+    By name first (`.jsonl`, `.csv`, `.xml.gz`, ...); a file with another name is read
+    when its first bytes are a compressed stream, Parquet or a JSON object (S2 shards and
+    some record files have no suffix); a manifest (OpenAlex's is JSON) or an archive is not.
+    """
+    if is_archive(path):
+        return TAR_HINT
+    base, _ = split_name(path)
+    if base.startswith("manifest") and kind_from_name(base) != "xml":  # XML: sniffed later
+        return "a manifest"
+    if is_data_file(path):
+        return None
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(64)
+    except OSError as e:
+        return f"cannot read ({e.strerror or e})"
+    if sniff_compression(head) or head.startswith(PARQUET_MAGIC) or looks_like_json(path, head):
+        return None
+    return "not a data file"
 
 
 def _visible(path: str) -> bool:

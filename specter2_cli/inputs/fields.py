@@ -2,7 +2,9 @@
 
 OpenAlex works have no `abstract` but an `abstract_inverted_index` (word ->
 positions); it is rebuilt into text here, each word at its positions, joined by
-single spaces. Their `title` may be null where `display_name` is set.
+single spaces. Their `title` may be null where `display_name` is set. Crossref works have a list
+of titles (`"title": ["..."]`): with --preset crossref the first non-empty one is the
+title (elsewhere a list is a bad field).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ PRESETS: dict[str, tuple[str, str, str, IdType]] = {
     "core": ("coreId", "title", "abstract", "string"),
     "beir": ("_id", "title", "text", "string"),
     "scirepeval": ("doc_id", "title", "abstract", "string"),
+    "crossref": ("DOI", "title", "abstract", "string"),
 }
 
 INVERTED_INDEX = "abstract_inverted_index"
@@ -54,10 +57,13 @@ def invert_abstract(index: Any) -> str | None:
 
 
 def title_and_abstract(
-    obj: dict[str, Any], title_field: str, abstract_field: str
+    obj: dict[str, Any], title_field: str, abstract_field: str, title_lists: bool = False
 ) -> tuple[Any, Any]:
-    """The raw title and abstract values of a record, with the OpenAlex fallbacks."""
+    """The raw title and abstract values of a record, with the OpenAlex fallbacks; with
+    `title_lists` (--preset crossref), a list of titles gives its first non-empty one."""
     title = obj.get(title_field)
+    if title_lists and isinstance(title, list) and all(isinstance(t, str) for t in title):
+        title = next((t for t in title if t.strip()), None)  # Crossref: a list of titles
     if title is None and isinstance(obj.get(TITLE_FALLBACK), str):
         title = obj[TITLE_FALLBACK]
     if abstract_field in obj or INVERTED_INDEX not in obj:

@@ -1,9 +1,9 @@
 """Input files: what kind each is (by content, then by name), checked before any work starts.
 
 A kind is the record format: JSON lines, one JSON document per file, CSV, TSV,
-PubMed XML or Parquet. Compression (gzip, zstd) is separate and found from the
-file's first bytes, so `part_000.gz`, `x.json.gz` and `x.jsonl.zst` all read as
-JSON lines. Folders, `--inputs-from` lists and quoted globs expand to files in
+PubMed XML or Parquet. Compression (gzip, zstd, xz, bzip2) is separate and found
+from the file's first bytes, so `part_000.gz`, `x.json.gz`, `x.jsonl.zst` and
+`x.json.xz` all read as JSON lines. Folders, `--inputs-from` lists and quoted globs expand to files in
 resolve.py, so everything after it sees a plain list of files.
 """
 
@@ -19,12 +19,21 @@ from ..errors import InputError, UsageError
 log = logging.getLogger("specter2")
 
 Kind = Literal["jsonl", "json", "csv", "tsv", "xml", "parquet", "stdin"]
-Compression = Literal["", "gzip", "zstd"]
+Compression = Literal["", "gzip", "zstd", "xz", "bzip2"]
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+XZ_MAGIC = b"\xfd7zXZ\x00"
+BZIP2_MAGIC = b"BZh"
 PARQUET_MAGIC = b"PAR1"
-COMPRESSED_SUFFIXES = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd"}
+COMPRESSED_SUFFIXES = {
+    ".gz": "gzip",
+    ".gzip": "gzip",
+    ".zst": "zstd",
+    ".zstd": "zstd",
+    ".xz": "xz",
+    ".bz2": "bzip2",
+}
 FORMAT_SUFFIXES: dict[str, Kind] = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
@@ -45,6 +54,7 @@ class InputFile:
     size: int
     mtime_ns: int
     compression: Compression = ""
+    delimiter: str = ""  # CSV/TSV field separator (sniffed, or --delimiter)
 
     @property
     def display(self) -> str:
@@ -77,10 +87,31 @@ def kind_from_name(name: str) -> Kind | None:
     return None
 
 
+ARCHIVE_SUFFIXES = (".tar", ".tgz", ".tbz2", ".txz", ".zip", ".7z")
+TAR_HINT = "an archive of files, not a stream of records: extract it first (tar -xf FILE)"
+
+
+def is_archive(path: str) -> bool:
+    base, _ = split_name(path)
+    return base.endswith(ARCHIVE_SUFFIXES) or os.path.basename(path).lower().endswith(
+        ARCHIVE_SUFFIXES
+    )
+
+
 def is_data_file(path: str) -> bool:
     """Whether a file found in a folder is one to read (by its name)."""
+    if is_archive(path):
+        return False
     base, comp = split_name(path)
     return kind_from_name(base) is not None or bool(comp)
+
+
+def looks_like_json(path: str, head: bytes) -> bool:
+    """Whether a file with no suffix at all (`111757`) opens with a JSON object: a record
+    file. A file with another suffix (`.txt`) is not guessed at."""
+    if "." in os.path.basename(path):
+        return False
+    return head.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n").startswith(b"{")
 
 
 def sniff_compression(head: bytes) -> Compression:
@@ -88,6 +119,10 @@ def sniff_compression(head: bytes) -> Compression:
         return "gzip"
     if head.startswith(ZSTD_MAGIC):
         return "zstd"
+    if head.startswith(XZ_MAGIC):
+        return "xz"
+    if head.startswith(BZIP2_MAGIC) and head[3:4] in b"123456789" and head[3:4]:
+        return "bzip2"
     return ""
 
 
@@ -101,9 +136,11 @@ def detect(path: str) -> tuple[Kind, Compression]:
         return "stdin", ""
     try:
         with open(path, "rb") as fh:
-            head = fh.read(8)
+            head = fh.read(64)
     except OSError as e:
         raise InputError(f"{path}: cannot read ({e.strerror or e})") from e
+    if is_archive(path):
+        raise UsageError(f"{path}: {TAR_HINT}, and give the folder")
     if head.startswith(PARQUET_MAGIC):
         return "parquet", ""
     comp = sniff_compression(head)
@@ -114,9 +151,11 @@ def detect(path: str) -> tuple[Kind, Compression]:
     if kind is None:
         if comp:
             return "jsonl", comp  # part_000.gz, S2 shards: compressed JSON lines
+        if looks_like_json(path, head):
+            return "jsonl", ""  # a record file with no suffix (JSON lines or one document)
         raise UsageError(
             f"{path}: unknown input format; use .jsonl/.json, .csv, .tsv, .xml (PubMed) or "
-            ".parquet, optionally compressed with gzip or zstd (or - for JSONL on stdin)"
+            ".parquet, optionally compressed with gzip, zstd, xz or bzip2 (or - for JSONL on stdin)"
         )
     return kind, comp
 

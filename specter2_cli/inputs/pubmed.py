@@ -1,17 +1,23 @@
 """PubMed XML (baseline and update files), streamed with iterparse and cleared as it goes.
 
-Each PubmedArticle becomes one record: id = PMID (an integer), title = the text
-of ArticleTitle including the text inside inline markup (<i>, <sub>, MathML),
-abstract = the text of the Article's AbstractText sections joined by single
-spaces, without their labels (BACKGROUND, METHODS, ...). OtherAbstract
-(translations, publisher abstracts) is left out. A record's position is its
-article number in the file. DeleteCitation entries (update files) are skipped
-and counted; book articles are skipped too.
+Each PubmedArticle (or MedlineCitation, in the MedlineCitationSet files MEDLINE
+shipped before 2017) becomes one record: id = PMID (an integer), title = the text
+of ArticleTitle including the text inside inline markup (<i>, <sub>, MathML), or
+the VernacularTitle when ArticleTitle is empty; abstract = the text of the
+Article's AbstractText sections joined by single spaces, without their labels
+(BACKGROUND, METHODS, ...). OtherAbstract (translations, publisher abstracts) is
+left out. Each PubmedBookArticle (GeneReviews, StatPearls chapters) becomes one
+record the same way from its BookDocument: its ArticleTitle (the chapter), else
+the Book's BookTitle, and its Abstract's sections; they are counted in the run
+summary (`book_articles`). A record's position is its entry number in the file.
+DeleteCitation entries (update files) are skipped and counted. A PMID that is
+not ASCII digits (or does not fit 64 bits) is a reject naming the entry.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from typing import Any
@@ -20,12 +26,17 @@ from ..errors import InputError
 from .compressed import READ_ERRORS, open_decompressed
 from .files import InputFile
 from .slicing import Cursor, Slice
-from .validate import Item, RecordValidator, preview
+from .validate import Item, RecordValidator, Rejected, preview
 
 log = logging.getLogger("specter2")
 
+ROOT = "PubmedArticleSet"
+ROOTS = (ROOT, "MedlineCitationSet")  # the second: MEDLINE files before 2017
 ARTICLE = "PubmedArticle"
-SKIPPED = ("PubmedBookArticle", "DeleteCitation")
+CITATION = "MedlineCitation"  # a child of MedlineCitationSet
+BOOK = "PubmedBookArticle"
+PMID_TEXT = re.compile(r"[0-9]{1,19}")  # ASCII only: "²".isdigit() is True
+ROOT_SNIFF_BYTES = 1 << 20
 
 
 def text_of(el: ET.Element | None) -> str | None:
@@ -35,29 +46,74 @@ def text_of(el: ET.Element | None) -> str | None:
     return " ".join("".join(el.itertext()).split())
 
 
-def article_fields(el: ET.Element) -> tuple[int | str | None, str | None, str | None]:
-    """(PMID, title, abstract) of one PubmedArticle element."""
-    pmid_text = text_of(el.find("MedlineCitation/PMID"))
-    pmid: int | str | None = pmid_text or None
-    if pmid_text and pmid_text.isdigit():
-        pmid = int(pmid_text)
-    art = el.find("MedlineCitation/Article")
-    title = text_of(art.find("ArticleTitle")) if art is not None else None
-    sections = art.findall("Abstract/AbstractText") if art is not None else []
+def parse_pmid(text: str | None) -> int | str | None:
+    """The PMID as an integer; the text itself when it is not one (rejected later)."""
+    if not text:
+        return None
+    if PMID_TEXT.fullmatch(text) and int(text) < 2**63:
+        return int(text)
+    return text
+
+
+def _abstract(doc: ET.Element | None) -> str | None:
+    sections = doc.findall("Abstract/AbstractText") if doc is not None else []
     parts = [t for t in (text_of(s) for s in sections) if t]
-    return pmid, title, " ".join(parts) if parts else None
+    return " ".join(parts) if parts else None
+
+
+def article_fields(el: ET.Element) -> tuple[int | str | None, str | None, str | None]:
+    """(PMID, title, abstract) of one PubmedArticle or PubmedBookArticle element."""
+    if el.tag == BOOK:
+        doc = el.find("BookDocument")
+        if doc is None:
+            return None, None, None
+        title = text_of(doc.find("ArticleTitle")) or text_of(doc.find("Book/BookTitle"))
+        title = title or text_of(doc.find("VernacularTitle"))
+        return parse_pmid(text_of(doc.find("PMID"))), title, _abstract(doc)
+    cit = el if el.tag == CITATION else el.find(CITATION)
+    if cit is None:
+        return None, None, None
+    pmid = parse_pmid(text_of(cit.find("PMID")))
+    art = cit.find("Article")
+    title = None
+    if art is not None:
+        title = text_of(art.find("ArticleTitle")) or text_of(art.find("VernacularTitle"))
+    return pmid, title, _abstract(art)
+
+
+def not_pubmed_reason(f: InputFile) -> str | None:
+    """Why an XML file is not PubMed (its root element), or None when it is, or when its
+    start cannot be parsed (the reader then names the problem and its line)."""
+    parser: Any = ET.XMLPullParser(events=("start",))
+    try:
+        with open_decompressed(f) as fh:
+            left = ROOT_SNIFF_BYTES
+            while left > 0:
+                chunk = fh.read(min(left, 1 << 16))
+                if not chunk:
+                    return None
+                left -= len(chunk)
+                parser.feed(chunk)
+                for _, el in parser.read_events():
+                    tag = str(el.tag).rpartition("}")[2]
+                    if el.tag in ROOTS:
+                        return None
+                    return f"XML but not PubMed (its root element is <{tag}>)"
+    except (ET.ParseError, *READ_ERRORS):
+        return None
+    return None
 
 
 def iter_articles(f: InputFile, counts: dict[str, int] | None = None) -> Iterator[dict[str, Any]]:
-    """{"pmid", "title", "abstract"} for each article, in file order; memory stays flat."""
+    """{"pmid", "title", "abstract", "book"} for each article, in file order; memory stays flat."""
     counts = counts if counts is not None else {}
     fh = open_decompressed(f)
     try:
         events = ET.iterparse(fh, events=("start", "end"))
         _, root = next(events)
-        if root.tag != "PubmedArticleSet":
+        if root.tag not in ROOTS:
             raise InputError(
-                f"{f.display}: XML input must be a PubMed file (<PubmedArticleSet>), "
+                f"{f.display}: XML input must be a PubMed file (<{ROOT}>), "
                 f"this one starts with <{root.tag}>"
             )
         depth = 0
@@ -68,9 +124,9 @@ def iter_articles(f: InputFile, counts: dict[str, int] | None = None) -> Iterato
             depth -= 1
             if depth != 0:  # only the children of the root
                 continue
-            if el.tag == ARTICLE:
+            if el.tag in (ARTICLE, BOOK, CITATION):
                 pmid, title, abstract = article_fields(el)
-                yield {"pmid": pmid, "title": title, "abstract": abstract}
+                yield {"pmid": pmid, "title": title, "abstract": abstract, "book": el.tag == BOOK}
             elif el.tag == "DeleteCitation":
                 counts["deleted"] = counts.get("deleted", 0) + len(el.findall("PMID"))
             else:
@@ -102,12 +158,26 @@ def read_pubmed(
             continue
         obj = {id_key: art["pmid"], flds.title_field: art["title"]}
         obj[flds.abstract_field] = art["abstract"]
-        item = validator.validate(
-            obj, f.display, f"article {n + 1}", preview(obj), sl.file_index, n
-        )
+        where = f"{'book article' if art['book'] else 'article'} {n + 1}"
+        pmid = art["pmid"]
+        if art["book"]:
+            validator.counts.book_articles += 1
+        if isinstance(pmid, str) and validator.id_type == "int":
+            shown = pmid if len(pmid) <= 40 else pmid[:40] + "..."
+            item: Item = Rejected(
+                f.display,
+                where,
+                None,
+                f"PMID {shown!r} is not a PubMed id (ASCII digits, at most 19)",
+                preview(obj),
+                sl.file_index,
+                n,
+            )
+        else:
+            item = validator.validate(obj, f.display, where, preview(obj), sl.file_index, n)
         yield item, Cursor(sl.file_index, n + 1)
     if counts.get("deleted"):
-        validator.deleted_citations += counts["deleted"]
+        validator.counts.deleted_citations += counts["deleted"]
         log.info("%s: %d deleted citations skipped", f.display, counts["deleted"])
     if counts.get("other"):
-        log.info("%s: %d book articles or other entries skipped", f.display, counts["other"])
+        log.info("%s: %d entries other than articles skipped", f.display, counts["other"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -25,6 +26,9 @@ from .files import InputFile
 log = logging.getLogger("specter2")
 
 HEAD_BYTES = 1 << 16
+# The start of a Crossref data file ({"items": [...]}) or API response ({"status": "ok",
+# "message-type": "work-list", ...}), too long to parse from its head.
+ITEMS_START = re.compile(r'\{\s*"(?:items"\s*:\s*\[|status"\s*:\s*"ok"\s*,\s*"message-type")')
 FIRST_WINDOW = 1_000  # records looked at for a field that no record has
 
 
@@ -41,6 +45,8 @@ def json_layout(f: InputFile) -> str:
     text = head.removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="replace").strip()
     first, nl, rest = text.partition("\n")
     if _parses(first) and (not nl or rest.strip()) and not first.lstrip().startswith("["):
+        if not (nl and rest.strip()) and _items_document(_loads(first)):
+            return "json"  # one line holding {"items": [...]} (Crossref)
         return "jsonl"  # the first line is a whole record
     if text.startswith("["):
         if _parses(first) and rest.strip():
@@ -51,6 +57,8 @@ def json_layout(f: InputFile) -> str:
         ) or (not whole and not _parses(first)):
             raise InputError(f"{f.display}: this is a JSON array, not JSON lines; {ARRAY_HINT}")
         return "jsonl"
+    if not whole and not nl and ITEMS_START.match(text):
+        return "json"  # a long one-line {"items": [...]} document (Crossref)
     if not text.startswith("{") or not nl:
         return "jsonl"
     try:
@@ -68,6 +76,16 @@ def json_layout(f: InputFile) -> str:
             "one object per line: convert with `jq -c . FILE > FILE.jsonl`"
         )
     return "jsonl"
+
+
+def _items_document(obj: object) -> bool:
+    from .document import document_items
+
+    return (
+        isinstance(obj, dict)
+        and not any(k in obj for k in ID_FIELDS)
+        and document_items(obj) is not None
+    )
 
 
 def _loads(text: str) -> object:
@@ -119,10 +137,16 @@ def _first(f: InputFile, n: int, fields: FieldSettings) -> Iterator[dict[str, An
                 if n <= 0 or size > 1 << 24:
                     return
     elif f.kind == "json":
-        from .document import load_document
+        from .document import document_items, load_document
 
         obj = load_document(f)
-        if isinstance(obj, dict):
+        items = document_items(obj)
+        has_id = isinstance(obj, dict) and (
+            fields.id_field in obj if fields.id_field else any(k in obj for k in ID_FIELDS)
+        )
+        if items is not None and not has_id:
+            yield from (i for i in items[:n] if isinstance(i, dict))
+        elif isinstance(obj, dict):
             yield obj
     elif f.kind in ("csv", "tsv"):
         from .csvfile import csv_dicts
@@ -154,6 +178,7 @@ def check_first_records(
     probe = RecordValidator(fields, query_mode, "[SEP]", "any")
     window: list[dict[str, Any]] = []
     id_names: set[str] = set()
+    s2: dict[str, list[InputFile]] = {"papers": [], "abstracts": []}
     for f in inputs:
         if f.kind == "parquet":
             from .parquet import parquet_columns, parquet_schema
@@ -173,6 +198,11 @@ def check_first_records(
             )
         id_names |= {n for n in names if n}
         window += recs[: max(0, FIRST_WINDOW - len(window))]
+        part = s2_dataset(recs[0]) if recs else None
+        if part:
+            s2[part].append(f)
+    if s2["papers"] and s2["abstracts"] and not query_mode:
+        raise InputError(s2_join_hint(s2["papers"], s2["abstracts"]))
     _log_fields(fields, query_mode, id_names)
     if window and not query_mode:
         for kind, name in (("title", fields.title_field), ("abstract", fields.abstract_field)):
@@ -186,6 +216,47 @@ def check_first_records(
                     _names(*window[:20]),
                     kind,
                 )
+
+
+# Fields only S2's `papers` / `abstracts` dataset records carry (besides corpusid).
+S2_PAPERS_FIELDS = frozenset(
+    {"externalids", "s2fieldsofstudy", "publicationvenueid", "isopenaccess"}
+)
+S2_ABSTRACTS_FIELDS = frozenset({"openaccessinfo"})
+
+
+def s2_dataset(obj: dict[str, Any]) -> str | None:
+    """'papers' or 'abstracts' for a record of those S2 datasets, else None."""
+    if not isinstance(obj, dict) or "corpusid" not in obj:
+        return None
+    if "title" in obj and "abstract" not in obj and S2_PAPERS_FIELDS & obj.keys():
+        return "papers"
+    if "abstract" in obj and "title" not in obj and S2_ABSTRACTS_FIELDS & obj.keys():
+        return "abstracts"
+    return None
+
+
+def s2_join_hint(papers: list[InputFile], abstracts: list[InputFile]) -> str:
+    """The refusal for S2 `papers` and `abstracts` given together, with the join command."""
+
+    def where(fs: list[InputFile]) -> str:
+        import os
+
+        dirs = sorted({os.path.dirname(f.path) or "." for f in fs})
+        if len(dirs) == 1:
+            return "'" + os.path.join(dirs[0], "*") + "'"
+        return "'" + fs[0].path + "'"
+
+    return (
+        f"{papers[0].display} holds S2 `papers` records (titles) and {abstracts[0].display} "
+        "S2 `abstracts` records: embedded as they are, a paper would get its title or its "
+        "abstract, not both. Join them on corpusid first (out of core, flat memory), then "
+        "embed the result:\n"
+        f"  python -m specter2_cli.s2join --papers {where(papers)} --abstracts "
+        f"{where(abstracts)} -o s2_joined.parquet --temp-dir /scratch/tmp\n"
+        "  specter2 embed s2_joined.parquet --preset s2 -o OUT\n"
+        "(the join needs pip install 'specter2-cli[s2]')"
+    )
 
 
 def _names(*objs: dict[str, Any]) -> str:

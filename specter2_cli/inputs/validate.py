@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import ID_FIELDS, FieldSettings
 from ..text import format_paper
+from .clean import is_placeholder, plain_text
 from .fields import BadField, title_and_abstract
 
 RAW_PREVIEW_CHARS = 2_000
@@ -20,6 +21,63 @@ class Record:
     file_index: int
     pos: int
     location: Any = None  # "line 12" / "row 7" (lazily rendered): where to point a later reject
+    flags: int = 0  # NO_TITLE | NO_ABSTRACT | PLACEHOLDER, counted once the record is kept
+    raw: str = ""  # the record as read (a preview), for a later reject; dropped once kept
+
+
+NO_TITLE, NO_ABSTRACT, PLACEHOLDER = 1, 2, 4
+
+# Reject reasons by the start of their text, for the summary's `rejected_by_reason`.
+REASON_KEYS = (
+    ("duplicate id", "duplicate_id"),
+    ("invalid JSON", "invalid_json"),
+    ("invalid UTF-8", "invalid_utf8"),
+    ("a JSON array", "invalid_json"),
+    ("expected a JSON object", "not_an_object"),
+    ("missing id", "missing_id"),
+    ("empty id", "missing_id"),
+    ("PMID ", "bad_id"),
+    ("id ", "bad_id"),
+    ("integer id", "bad_id"),
+    ("no text", "no_text"),
+    ("missing or empty query", "no_text"),
+    ("expected ", "malformed_row"),
+    ("field ", "bad_field"),
+    ("query field", "bad_field"),
+)
+
+
+def reason_key(reason: str) -> str:
+    """A short, stable name for the kind of a reject reason ("duplicate_id", ...)."""
+    for prefix, key in REASON_KEYS:
+        if reason.startswith(prefix):
+            return key
+    return "other"
+
+
+@dataclass
+class InputCounts:
+    """What the readers saw, for the run summary. Text counts are of records kept (not
+    rejected later as duplicates); rejects are counted by reason_key."""
+
+    no_title: int = 0
+    no_abstract: int = 0
+    placeholders: int = 0  # records with a placeholder title or abstract, taken as missing
+    deleted_citations: int = 0  # PubMed DeleteCitation PMIDs read (update files)
+    book_articles: int = 0  # PubMed book articles read
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+
+    def kept(self, r: Record) -> None:
+        f = r.flags
+        if f:
+            self.no_title += f & NO_TITLE
+            self.no_abstract += (f & NO_ABSTRACT) >> 1
+            self.placeholders += (f & PLACEHOLDER) >> 2
+        r.raw = ""
+
+    def rejected(self, r: Rejected) -> None:
+        key = reason_key(r.reason)
+        self.rejected_by_reason[key] = self.rejected_by_reason.get(key, 0) + 1
 
 
 @dataclass(slots=True)
@@ -81,9 +139,7 @@ class RecordValidator:
         self.query_mode = query_mode
         self.sep = sep_token
         self.id_type = id_type  # "int" or "string" (resolved), "any" for the in-memory API
-        self.no_title = 0  # records embedded without a title / an abstract, for the summary
-        self.no_abstract = 0
-        self.deleted_citations = 0  # PubMed DeleteCitation PMIDs read (update files), ditto
+        self.counts = InputCounts()  # for the summary (see InputCounts)
 
     def id_of(self, obj: dict[str, Any]) -> tuple[Any, str | None]:
         """(value, field name) of the record's id; value None when absent."""
@@ -141,13 +197,16 @@ class RecordValidator:
             if isinstance(shown, str) and unicode_problem(shown):
                 shown = None  # could not be written to the rejects file as it is
             return reject(why or "bad id", shown)
-        text, why = self.text_of(obj)
+        text, why, flags = self.text_of(obj)
         if text is None:
             return reject(why or "no text", rid)
-        return Record(rid, text, file_index, pos, location)
+        return Record(rid, text, file_index, pos, location, flags, raw[:RAW_PREVIEW_CHARS])
 
-    def text_of(self, obj: dict[str, Any]) -> tuple[str | None, str | None]:
-        """(model text, None) or (None, reason)."""
+    def text_of(self, obj: dict[str, Any]) -> tuple[str | None, str | None, int]:
+        """(model text, None, flags) or (None, reason, 0).
+
+        Titles and abstracts are made plain text (clean.plain_text) and a placeholder
+        (clean.PLACEHOLDERS) counts as missing; queries are taken as they are."""
         if self.query_mode:
             name = self.fields.text_field
             q = obj.get(name)
@@ -155,43 +214,61 @@ class RecordValidator:
                 return (
                     None,
                     f"query field {name!r} (--text-field) is {json_type(q)}, expected a string",
+                    0,
                 )
             if not q or not q.strip():
                 return (
                     None,
                     f"missing or empty query field {name!r} (name another with --text-field)",
+                    0,
                 )
             bad = unicode_problem(q)
             if bad:
-                return None, f"field {name!r} is not valid Unicode: {bad}"
-            return q, None
+                return None, f"field {name!r} is not valid Unicode: {bad}", 0
+            return q, None, 0
         try:
             title_v, abstract_v = title_and_abstract(
-                obj, self.fields.title_field, self.fields.abstract_field
+                obj,
+                self.fields.title_field,
+                self.fields.abstract_field,
+                self.fields.preset == "crossref",
             )
         except BadField as e:
-            return None, str(e)
+            return None, str(e), 0
         fields = ((self.fields.title_field, title_v), (self.fields.abstract_field, abstract_v))
         for name, v in fields:
             if v is not None and not isinstance(v, str):
-                return None, f"field {name!r} is {json_type(v)}, expected a string or null"
-        (_, title), (_, abstract) = fields
+                return None, f"field {name!r} is {json_type(v)}, expected a string or null", 0
+        flags = 0
+        title, abstract = title_v, abstract_v
+        if title:
+            title = plain_text(title)
+            if is_placeholder(title):
+                title, flags = None, PLACEHOLDER
+        if abstract:
+            abstract = plain_text(abstract)
+            if is_placeholder(abstract):
+                abstract, flags = None, PLACEHOLDER
         if not (title and title.strip()) and not (abstract and abstract.strip()):
-            return None, (
-                f"no text: {self.fields.title_field!r} and {self.fields.abstract_field!r} "
-                "are both missing or empty"
+            return (
+                None,
+                (
+                    f"no text: {self.fields.title_field!r} and {self.fields.abstract_field!r} "
+                    "are both missing or empty (a placeholder such as [No abstract available] is empty)"
+                ),
+                0,
             )
         if not (title and title.strip()):
-            self.no_title += 1
+            flags |= NO_TITLE
         if not (abstract and abstract.strip()):
-            self.no_abstract += 1
+            flags |= NO_ABSTRACT
         text = format_paper(title, abstract, self.sep, self.text_format)
         if not text.isascii() and unicode_problem(text):
             for name, v in fields:
                 bad = unicode_problem(v) if v else None
                 if bad:
-                    return None, f"field {name!r} is not valid Unicode: {bad}"
-        return text, None
+                    return None, f"field {name!r} is not valid Unicode: {bad}", 0
+        return text, None, flags
 
 
 def unicode_problem(s: str) -> str | None:

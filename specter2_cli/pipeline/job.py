@@ -61,13 +61,14 @@ class EmbedJob:
     stop: StopFlag = field(default_factory=StopFlag)
     stdin: IO[bytes] | None = None
     on_shard_committed: Callable[[ShardEntry], None] | None = None
+    delimiter: str | None = None  # CSV field separator (--delimiter); None: sniffed per file
 
     def run(self) -> RunSummary:
         t0 = time.perf_counter()
         if not os.fspath(self.outdir).strip():
             raise UsageError("-o/--output is empty: name the output folder")
         check_adapter_tag(self.settings.model)  # before anything is written
-        files = resolve_inputs(self.inputs)
+        files = resolve_inputs(self.inputs, self.delimiter)
         rank = detect_rank(self.shard_index, self.num_shards)
         progress = Progress(self.progress, self.log_every_s)
         progress.start(start_line(files, self.outdir, rank, self.settings))

@@ -71,6 +71,7 @@ class RankRun:
         self.extent = InputExtent(files, plan_slices(files, rank.rank, rank.world))
         self.settings = job.settings
         self.summary = RunSummary(str(out.path), rank.rank, rank.world, gen)
+        self.summary.skipped_files = len(getattr(files, "skipped", ()))
         self.manifest = out.load_manifest(gen, rank.rank) or Manifest(gen, rank.rank, rank.world)
         damage = drop_damaged(out.path, self.manifest)
         if damage is not None:  # a deleted or truncated shard: embed it again, and what follows
@@ -113,9 +114,7 @@ class RankRun:
             sink.close()
             summary.count_shards(m, first_shard)
             if self.validator is not None:
-                summary.no_title = self.validator.no_title
-                summary.no_abstract = self.validator.no_abstract
-                summary.deleted_citations = self.validator.deleted_citations
+                summary.add_input_counts(self.validator.counts)
         summary.seconds = time.perf_counter() - self.t0
         summary.embed_s = summary.seconds - summary.load_s
         summary.first_batch_s = encoder.stats.first_batch_s
@@ -213,6 +212,7 @@ class RankRun:
             s.on_error == "fail",
             open_rows,
             cursor,
+            validator.counts,
         )
 
     def _tokenized(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from ..inputs.validate import InputCounts
 from ..store.manifest import Manifest
 
 
@@ -36,9 +37,24 @@ class RunSummary:
     embed_s: float = 0.0  # from then to the end: reading, embedding, writing
     total_rows: int = 0  # this rank's records in OUTDIR, as `specter2 status` counts them
     total_rejected: int = 0
-    no_title: int = 0  # records read in this run with no title / no abstract
+    # What the readers saw in this run (see inputs.validate.InputCounts): records embedded
+    # with no title / no abstract (duplicates rejected later are not counted), records whose
+    # title or abstract was a placeholder ("[No abstract available]"), PubMed book articles
+    # read and DeleteCitation entries read (not embedded), rejects by kind, and files found
+    # beside the data in the input folders that were not read (manifests, checksums, ...).
+    no_title: int = 0
     no_abstract: int = 0
-    deleted_citations: int = 0  # PubMed DeleteCitation entries read in this run (not embedded)
+    placeholders: int = 0
+    book_articles: int = 0
+    deleted_citations: int = 0
+    skipped_files: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+
+    def add_input_counts(self, c: InputCounts) -> None:
+        self.no_title, self.no_abstract = c.no_title, c.no_abstract
+        self.placeholders, self.book_articles = c.placeholders, c.book_articles
+        self.deleted_citations = c.deleted_citations
+        self.rejected_by_reason = dict(sorted(c.rejected_by_reason.items()))
 
     @property
     def new(self) -> int:
@@ -70,6 +86,7 @@ class RunSummary:
 
     def as_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
+        d["rejected_by_reason"] = dict(self.rejected_by_reason)
         d.update(
             new=self.new,
             papers_per_s=round(self.papers_per_s, 2),

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..inputs import Cursor, InputFile, Record, Rejected
+from ..inputs.validate import InputCounts
 from ..store.keys import KeyMap, KeySet, id_key, text_hash
 from ..text import Packing, pack, tokenize_async
 from .inputcheck import input_fingerprint
@@ -85,7 +86,7 @@ class RecordFilter:
                 r.location,
                 r.id,
                 f"duplicate id {r.id!r}: the first record with this id was kept",
-                r.text,
+                r.raw or r.text,
                 r.file_index,
                 r.pos,
             )
@@ -106,6 +107,7 @@ def cut_windows(
     stop_at_first_reject: bool,
     start_rows: int = 0,
     start: Cursor | None = None,
+    counts: InputCounts | None = None,
 ) -> Iterator[Window]:
     """Cut the record stream into windows; a window never crosses a shard boundary.
 
@@ -124,6 +126,10 @@ def cut_windows(
                 w.skipped += 1
                 w.skipped_keys.append(verdict)
             elif isinstance(verdict, Keep):
+                if counts is not None:
+                    counts.kept(item)
+                else:
+                    item.raw = ""  # only a duplicate needs it
                 w.changed += verdict.changed
                 w.records.append(item)
                 w.hashes.append(verdict.text_hash)
@@ -131,6 +137,8 @@ def cut_windows(
             else:
                 item = verdict
         if isinstance(item, Rejected):
+            if counts is not None:
+                counts.rejected(item)
             if stop_at_first_reject:
                 w.error = item
                 w.cursor = Cursor(item.file_index, item.pos)  # resume at the bad record
