@@ -2,13 +2,12 @@
 # The GPU measurements the README's performance table needs, as one device run of at
 # most 8 minutes on one H100/H200 (about 5 expected). Results go to $OUT.
 #
-# Prepare on a machine with PyPI access (the GPU host has none and ships transformers 5.x;
-# the model card recipe of case a and the random model need adapters, which needs 4.57):
+# Prepare on a machine with PyPI access (the GPU host has none; its transformers 5.x,
+# tokenizers and huggingface_hub serve):
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #       --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
 #       --platform manylinux2014_x86_64 -d .whl \
-#       transformers==4.57.6 tokenizers==0.22.2 huggingface_hub==0.36.2 adapters==1.3.0 \
-#       zstandard==0.25.0
+#       zstandard==0.25.0   # the host's transformers 5.x serves; adapters is not needed
 # (.whl/ is git-ignored: carry it.) Then, from the repository root on the GPU host:
 #   bash benchmarks/gpu_check.sh
 #
@@ -27,6 +26,9 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
     --target "$SITE" .whl/*.whl || exit 1
 export PYTHONPATH=$SITE:$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
+python3 - <<'PY' 2>&1 | tee "$OUT/env.txt"
+import torch, transformers; print(torch.__version__, transformers.__version__, torch.cuda.get_device_name())
+PY
 KEEP=/tmp/specter2-gpu-check
 rm -rf "$KEEP"
 timeout 300 python3 benchmarks/gpu_check.py --out "$OUT" --keep "$KEEP" 2>&1 | tee "$OUT/gpu_check.log" | tail -40

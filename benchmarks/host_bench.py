@@ -26,10 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main() -> None:
-    from transformers import BertTokenizerFast
-
     from specter2_cli.bench.corpus import generated_vocab, word_pool, write_synthetic_corpus
     from specter2_cli.bench.host import run_host_bench
+    from specter2_cli.synthetic import wordpiece_tokenizer
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--vocab", type=Path, help="vocab.txt (default: a generated 31k one)")
@@ -47,7 +46,7 @@ def main() -> None:
         if vocab is None:
             vocab = Path(tmp) / "vocab.txt"
             vocab.write_text("\n".join(generated_vocab()) + "\n", encoding="utf-8")
-        tok = BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True)
+        tok = wordpiece_tokenizer(str(vocab))
         path = write_synthetic_corpus(Path(tmp) / "c.jsonl", a.records, word_pool(tok), 0)
         _accent(path, a.accented)
         report = run_host_bench(path, tok, cores, a.repeats, a.sort_window)

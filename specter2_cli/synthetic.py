@@ -2,8 +2,9 @@
 
 The models are saved in the Hugging Face Hub's on-disk layout (a base model folder
 with config, weights and tokenizer; one folder per adapter with
-`adapter_config.json` + `pytorch_adapter.bin`), so they load through exactly the
-same code path as `allenai/specter2_base` and `allenai/specter2`.
+`adapter_config.json` + `pytorch_adapter.bin`, in the layout adapters' `save_adapter`
+writes, without importing adapters), so they load through exactly the same code path
+as `allenai/specter2_base` and `allenai/specter2`.
 """
 
 from __future__ import annotations
@@ -149,15 +150,14 @@ def build_random_model(
     the same norm, and dot product and L2 distance rank alike.
     """
     import torch
-    from adapters import BertAdapterModel, SeqBnConfig
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+    from transformers import BertConfig, BertModel
 
     root = Path(root)
     base_dir = root / "specter2_base"
     base_dir.mkdir(parents=True, exist_ok=True)
     vocab = vocab or tiny_vocab()
     (base_dir / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizerFast(vocab_file=str(base_dir / "vocab.txt"), do_lower_case=True)
+    tokenizer = wordpiece_tokenizer(base_dir / "vocab.txt")
     tokenizer.save_pretrained(str(base_dir))
 
     config = BertConfig(
@@ -173,22 +173,110 @@ def build_random_model(
     base = BertModel(config, add_pooling_layer=True).eval()
     if random_layernorm:
         randomize_layernorms(base, seed)
-    base.save_pretrained(str(base_dir))
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # transformers 5 shows one while writing shards
+    try:
+        base.save_pretrained(str(base_dir))
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     paths: dict[str, Path] = {"base": base_dir}
 
     for k, name in enumerate(adapters):
-        model = BertAdapterModel.from_pretrained(str(base_dir))
-        model.add_adapter(name, config=SeqBnConfig(reduction_factor=16))
-        gen = torch.Generator().manual_seed(seed + 1000 + k)
-        with torch.no_grad():
-            for pname, param in model.named_parameters():
-                if f"adapters.{name}." in pname:
-                    param.copy_(torch.randn(param.shape, generator=gen) * adapter_scale)
         adapter_dir = root / f"specter2_{name}"
-        model.save_adapter(str(adapter_dir), name)
+        gen = torch.Generator().manual_seed(seed + 1000 + k)
+        write_seq_bn_adapter(
+            adapter_dir,
+            name,
+            config,
+            model_name=str(base_dir),
+            weights=lambda shape, gen=gen: torch.randn(shape, generator=gen) * adapter_scale,
+        )
         set_adapter_tag(adapter_dir, HUB_TAGS.get(name))
         paths[name] = adapter_dir
     return paths
+
+
+def seq_bn_config(**changes: Any) -> dict[str, Any]:
+    """adapters' `SeqBnConfig(**changes).to_dict()`, without importing adapters."""
+    from .model.seqbn import SEQ_BN
+
+    cfg = {**SEQ_BN, **changes}
+    return {k: cfg[k] for k in sorted(cfg)}
+
+
+def write_seq_bn_adapter(
+    adapter_dir: str | os.PathLike[str],
+    name: str,
+    base_config: Any,
+    model_name: str,
+    weights: Any,
+    config: dict[str, Any] | None = None,
+    layers: Iterable[int] | None = None,
+    safetensors: bool = False,
+) -> Path:
+    """Write a seq_bn adapter in exactly the layout adapters' `save_adapter(dir, name)` writes:
+    adapter_config.json (sorted keys, indent 2) + pytorch_adapter.bin holding
+    `bert.encoder.layer.N.output.adapters.NAME.{adapter_down.0,adapter_up}.{weight,bias}`.
+
+    `weights(shape)` draws each tensor, in the order adapters' named_parameters() lists
+    them; `config` is the "config" dict (default: SeqBnConfig's); `layers` the layers
+    that get a bottleneck (default: all but `leave_out`); with `safetensors` the weights
+    go to adapter.safetensors instead (`save_adapter(..., use_safetensors=True)`).
+    """
+    import torch
+
+    from .model.seqbn import bottleneck_size
+
+    cfg = config if config is not None else seq_bn_config()
+    hidden = int(base_config.hidden_size)
+    if layers is None:
+        leave_out = set(cfg.get("leave_out") or [])
+        layers = [i for i in range(base_config.num_hidden_layers) if i not in leave_out]
+    state: dict[str, Any] = {}
+    for i in layers:
+        d = bottleneck_size(cfg, i, hidden)
+        prefix = f"bert.encoder.layer.{i}.output.adapters.{name}."
+        state[prefix + "adapter_down.0.weight"] = weights((d, hidden))
+        state[prefix + "adapter_down.0.bias"] = weights((d,))
+        state[prefix + "adapter_up.weight"] = weights((hidden, d))
+        state[prefix + "adapter_up.bias"] = weights((hidden,))
+    adapter_dir = Path(adapter_dir)
+    adapter_dir.mkdir(parents=True, exist_ok=True)
+    full = {
+        "config": cfg,
+        "hidden_size": hidden,
+        "model_class": "BertAdapterModel",
+        "model_name": model_name,
+        "model_type": "bert",
+        "name": name,
+        "version": "adapters.1.3.0",
+    }
+    with (adapter_dir / "adapter_config.json").open("w", encoding="utf-8") as f:
+        json.dump(full, f, indent=2, sort_keys=True)
+    if safetensors:
+        from safetensors.torch import save_file
+
+        save_file(
+            {k: v.contiguous() for k, v in state.items()}, str(adapter_dir / "adapter.safetensors")
+        )
+    else:
+        torch.save(state, adapter_dir / "pytorch_adapter.bin")
+    return adapter_dir
+
+
+def wordpiece_tokenizer(vocab_file: str | os.PathLike[str]) -> Any:
+    """BERT's uncased fast tokenizer over a vocab.txt, under transformers 4.x and 5.x
+    (5.x takes the file as `vocab=` and silently ignores `vocab_file=`: every id [UNK])."""
+    import inspect
+
+    from transformers import BertTokenizerFast
+
+    params = inspect.signature(BertTokenizerFast.__init__).parameters
+    key = "vocab_file" if "vocab_file" in params else "vocab"
+    return BertTokenizerFast(**{key: str(vocab_file)}, do_lower_case=True)
 
 
 def randomize_layernorms(model: Any, seed: int = 0) -> None:

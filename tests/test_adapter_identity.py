@@ -70,7 +70,7 @@ def test_tag_must_match_adapter(
 def test_unknown_tag_is_accepted_and_recorded(
     tiny_models: dict[str, Path], papers: Path, tmp_path: Path, tag: str
 ) -> None:
-    custom = Path(shutil.copytree(tiny_models["adhoc_query"], tmp_path / "custom"))
+    custom = Path(shutil.copytree(tiny_models["proximity"], tmp_path / "custom"))
     set_adapter_tag(custom, tag)
     out = tmp_path / "out"
     embed([str(papers), "-o", str(out), "--base-model", str(tiny_models["base"]),
@@ -79,15 +79,19 @@ def test_unknown_tag_is_accepted_and_recorded(
     assert metadata(out)["adapter"] == "proximity"
 
 
-def test_adapter_config_without_name_is_a_clear_error(
+def test_adapter_config_without_name(
     tiny_models: dict[str, Path], papers: Path, tmp_path: Path
 ) -> None:
-    """The adapters library cannot load a config without "name": exit 4, not a traceback."""
+    """Without "name" the tensors' own adapter name must be the one loaded (--adapter)."""
     custom = Path(shutil.copytree(tiny_models["proximity"], tmp_path / "custom"))
     set_adapter_tag(custom, None)
-    text = embed([str(papers), "-o", str(tmp_path / "o"), "--base-model",
-                  str(tiny_models["base"]), "--adapter-path", str(custom)], code=4)  # fmt: skip
-    assert "adapter_config.json lacks 'name'" in text
+    args = [str(papers), "--base-model", str(tiny_models["base"]), "--adapter-path", str(custom)]
+    embed([*args, "-o", str(tmp_path / "o")])
+    assert metadata(tmp_path / "o")["adapter_tag"] is None
+    # saved as "proximity" but loaded as adhoc_query: nothing would be loaded; exit 4
+    text = embed([*args, "-o", str(tmp_path / "q"), "--adapter", "adhoc_query"], code=4)
+    assert "the tensors belong to adapter(s) ['proximity']" in text
+    assert not (tmp_path / "q").exists()
 
 
 def test_library_and_search_refuse_wrong_adapter(
@@ -189,7 +193,12 @@ def test_search_refuses_shards_of_a_mislabelled_adapter(
     tiny_models: dict[str, Path], papers: Path, tmp_path: Path
 ) -> None:
     """Shards written before tags were checked say "proximity" but came from a query adapter."""
+    import torch
+
     custom = Path(shutil.copytree(tiny_models["adhoc_query"], tmp_path / "qry"))
+    weights = custom / "pytorch_adapter.bin"
+    sd = torch.load(weights, weights_only=True)
+    torch.save({k.replace(".adhoc_query.", ".untagged."): v for k, v in sd.items()}, weights)
     set_adapter_tag(custom, "untagged")  # embeds as proximity, as before the check
     out = tmp_path / "out"
     embed([str(papers), "-o", str(out), "--base-model", str(tiny_models["base"]),

@@ -72,13 +72,13 @@ def test_table_names_shape_and_cases(report: dict) -> None:
 
 def test_synthetic_lengths_are_exact(tmp_path: Path) -> None:
     """Each vocabulary word is one token, so the corpus has exactly the drawn token lengths."""
-    from transformers import BertTokenizerFast
+    from specter2_cli.synthetic import wordpiece_tokenizer
 
     vocab = generated_vocab()
     assert len(vocab) == 31_090 and len(set(vocab)) == len(vocab)
     assert vocab.index("[PAD]") == 0 and vocab.index("[CLS]") == 102
     (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tok = BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt"), do_lower_case=True)
+    tok = wordpiece_tokenizer(str(tmp_path / "vocab.txt"))
     path = write_synthetic_corpus(tmp_path / "c.jsonl", 200, word_pool(tok), seed=3)
     corpus = read_corpus(path, tok.sep_token)
     got = [len(x) for x in tok(corpus.texts, truncation=True, max_length=512)["input_ids"]]

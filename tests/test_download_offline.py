@@ -26,7 +26,7 @@ from specter2_cli.errors import ModelLoadError, UsageError
 from specter2_cli.model import download as dl
 from specter2_cli.model import hub as hubmod
 from specter2_cli.store.shards import shard_metadata
-from tests.helpers import read_output, tricky_papers, write_jsonl
+from tests.helpers import hub_http_error, network_error, read_output, tricky_papers, write_jsonl
 
 runner = CliRunner()
 
@@ -199,10 +199,8 @@ def test_usage_lines_base_only() -> None:
 
 
 def test_network_errors_exit_4(hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> None:
-    import requests
-
     def broken(repo_id: str, revision: str | None) -> tuple[str, list[str]]:
-        raise requests.ConnectionError("Max retries exceeded with url: /api/models")
+        raise network_error("Max retries exceeded with url: /api/models")
 
     monkeypatch.setattr(dl, "repo_commit", broken)
     result = runner.invoke(app, ["download"])
@@ -215,7 +213,7 @@ def test_missing_revision_exits_4(hub: FakeHub, monkeypatch: pytest.MonkeyPatch)
     from huggingface_hub.errors import RevisionNotFoundError
 
     def missing(repo_id: str, revision: str | None) -> tuple[str, list[str]]:
-        raise RevisionNotFoundError("404", response=None)  # type: ignore[arg-type]
+        raise hub_http_error(RevisionNotFoundError)
 
     monkeypatch.setattr(dl, "repo_commit", missing)
     result = runner.invoke(app, ["download", "--revision", "nope"])

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from transformers import AutoTokenizer, BertTokenizerFast
+from transformers import AutoTokenizer
 
 from specter2_cli.bench.corpus import generated_vocab
 from specter2_cli.fasttok import backends, encode_ids
+from specter2_cli.synthetic import wordpiece_tokenizer
 from specter2_cli.text import tokenize
 
 # Characters that each take BERT's normalizer down another branch: accents and
@@ -86,7 +87,7 @@ def tokenizers(tiny_models: dict[str, Path], tmp_path_factory: pytest.TempPathFa
     path = tmp_path_factory.mktemp("vocab") / "vocab.txt"
     path.write_text("\n".join(vocab) + "\n", encoding="utf-8")
     saved = tmp_path_factory.mktemp("realistic")
-    BertTokenizerFast(vocab_file=str(path), do_lower_case=True).save_pretrained(saved)
+    wordpiece_tokenizer(str(path)).save_pretrained(saved)
     return [
         AutoTokenizer.from_pretrained(str(tiny_models["base"])),
         AutoTokenizer.from_pretrained(str(saved)),

@@ -9,8 +9,10 @@ import pytest
 import torch
 
 from specter2_cli.model.fused import FusedBertEncoder, UnsupportedModel
+from specter2_cli.model.seqbn import read_adapter
 from specter2_cli.model.unpad import onednn_linear_ok, unpad
 from specter2_cli.synthetic import ADAPTER_NAMES
+from tests.helpers import hooked_bert
 
 TOL = 1e-5
 
@@ -32,15 +34,6 @@ LONG = [
 LONG_NO_PADDING = [LONG[0], "Search[SEP]" + " ".join(["data model"] * 300)]
 
 
-def _reference_model(base: Path, adapter_dirs: dict[str, Path]) -> Any:
-    from adapters import AutoAdapterModel
-
-    model = AutoAdapterModel.from_pretrained(str(base))
-    for name, path in adapter_dirs.items():
-        model.load_adapter(str(path), load_as=name, set_active=True)
-    return model.eval()
-
-
 @pytest.fixture(scope="module")
 def tokenizer(tiny_models: dict[str, Path]) -> Any:
     from transformers import AutoTokenizer
@@ -50,13 +43,18 @@ def tokenizer(tiny_models: dict[str, Path]) -> Any:
 
 @pytest.fixture(scope="module")
 def models(tiny_models: dict[str, Path]) -> dict[str, Any]:
-    """{"base": plain adapter model, "adapters": one model holding all four adapters}."""
-    return {
-        "base": _reference_model(tiny_models["base"], {}),
-        "adapters": _reference_model(
-            tiny_models["base"], {n: tiny_models[n] for n in ADAPTER_NAMES}
-        ),
-    }
+    """{"base": reference without adapter, NAME: reference with that adapter (tests/helpers.py,
+    forward hooks), "plain": a BertModel for the engine, "adapters": NAME -> SeqBnAdapter}."""
+    from transformers import BertModel
+
+    plain = BertModel.from_pretrained(str(tiny_models["base"])).eval()
+    layers = plain.config.num_hidden_layers
+    found: dict[str, Any] = {"base": hooked_bert(tiny_models["base"], None), "plain": plain}
+    found["adapters"] = {}
+    for name in ADAPTER_NAMES:
+        found[name] = hooked_bert(tiny_models["base"], tiny_models[name])
+        found["adapters"][name] = read_adapter(tiny_models[name], name, 32, layers)
+    return found
 
 
 def _encode(tokenizer: Any, texts: list[str]) -> dict[str, torch.Tensor]:
@@ -76,21 +74,14 @@ def _reference(
     models: dict[str, Any], name: str | None, enc: dict[str, torch.Tensor]
 ) -> torch.Tensor:
     with torch.inference_mode():
-        if name is None:
-            model = models["base"]
-        else:
-            model = models["adapters"]
-            model.set_active_adapters(name)
-            assert list(model.active_adapters.flatten()) == [name]
-        return model(**enc).last_hidden_state[:, 0, :]
+        return models["base" if name is None else name](**enc).last_hidden_state[:, 0, :]
 
 
 def _fused(
     models: dict[str, Any], name: str | None, kernels: str = "unpadded-onednn"
 ) -> FusedBertEncoder:
-    fused = FusedBertEncoder.from_adapter_model(
-        models["base" if name is None else "adapters"], name
-    )
+    adapter = None if name is None else models["adapters"][name]
+    fused = FusedBertEncoder.from_bert(models["plain"], adapter)
     unpadded, lin = kernels.split("-")
     if lin == "onednn" and not onednn_linear_ok():
         pytest.skip("oneDNN linear not available in this torch build")
@@ -211,53 +202,7 @@ def test_weights_are_registered_and_frozen(models: dict[str, Any]) -> None:
     assert not any(p.requires_grad for p in fused.parameters())
     # Converting the fused copy leaves the source model untouched.
     fused.half()
-    assert all(p.dtype == torch.float32 for p in models["adapters"].parameters())
-
-
-def _model_with(tiny_models: dict[str, Path], name: str, config: Any) -> Any:
-    from adapters import AutoAdapterModel
-
-    model = AutoAdapterModel.from_pretrained(str(tiny_models["base"]))
-    model.add_adapter(name, config=config)
-    return model
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "field"),
-    [
-        ({"mh_adapter": True}, "mh_adapter"),
-        ({"non_linearity": "swish"}, "non_linearity"),
-        ({"ln_after": True}, "ln_after"),
-        ({"use_gating": True}, "use_gating"),
-        ({"residual_before_ln": False}, "residual_before_ln"),
-        ({"leave_out": [0]}, "leave_out"),
-        ({"scaling": "learned"}, "scaling"),
-    ],
-)
-def test_unsupported_adapter_config(
-    tiny_models: dict[str, Path], kwargs: dict[str, Any], field: str
-) -> None:
-    from adapters import SeqBnConfig
-
-    model = _model_with(tiny_models, "odd", SeqBnConfig(reduction_factor=16, **kwargs))
-    with pytest.raises(UnsupportedModel, match=field):
-        FusedBertEncoder.from_adapter_model(model, "odd")
-    # The base model alone is still fine.
-    FusedBertEncoder.from_adapter_model(model, None)
-
-
-def test_unsupported_adapter_kind(tiny_models: dict[str, Path]) -> None:
-    from adapters import LoRAConfig, ParBnConfig
-
-    for config in (LoRAConfig(), ParBnConfig(reduction_factor=16)):
-        model = _model_with(tiny_models, "odd", config)
-        with pytest.raises(UnsupportedModel):
-            FusedBertEncoder.from_adapter_model(model, "odd")
-
-
-def test_unknown_adapter_name(models: dict[str, Any]) -> None:
-    with pytest.raises(ValueError, match="nope"):
-        FusedBertEncoder.from_adapter_model(models["adapters"], "nope")
+    assert all(p.dtype == torch.float32 for p in models["plain"].parameters())
 
 
 @pytest.mark.parametrize(
@@ -269,8 +214,7 @@ def test_unknown_adapter_name(models: dict[str, Any]) -> None:
     ],
 )
 def test_unsupported_bert_config(kwargs: dict[str, Any], field: str) -> None:
-    from adapters import BertAdapterModel
-    from transformers import BertConfig
+    from transformers import BertConfig, BertModel
 
     config = BertConfig(
         vocab_size=50,
@@ -281,26 +225,4 @@ def test_unsupported_bert_config(kwargs: dict[str, Any], field: str) -> None:
         **kwargs,
     )
     with pytest.raises(UnsupportedModel, match=field):
-        FusedBertEncoder.from_adapter_model(BertAdapterModel(config), None)
-
-
-def test_other_reduction_factor_and_constant_scaling(
-    tiny_models: dict[str, Path], tokenizer: Any
-) -> None:
-    """reduction_factor and a constant scaling only change shapes/arithmetic we implement."""
-    from adapters import SeqBnConfig
-
-    model = _model_with(tiny_models, "s", SeqBnConfig(reduction_factor=8, scaling=2.0)).eval()
-    gen = torch.Generator().manual_seed(7)
-    with torch.no_grad():
-        for pname, param in model.named_parameters():
-            if "adapters.s." in pname:
-                param.copy_(torch.randn(param.shape, generator=gen) * 0.5)
-    model.set_active_adapters("s")
-    enc = _encode(tokenizer, MIXED)
-    with torch.inference_mode():
-        ref = model(**enc).last_hidden_state[:, 0, :]
-        got = FusedBertEncoder.from_adapter_model(model, "s")(
-            enc["input_ids"], enc["attention_mask"]
-        )
-    assert (got - ref).abs().max().item() <= TOL
+        FusedBertEncoder.from_bert(BertModel(config), None)

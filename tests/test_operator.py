@@ -214,7 +214,9 @@ def test_import_error_of_a_dependency_is_an_environment_error(
         cli.main()
     assert e.value.code == EXIT_ENVIRONMENT
     err = capsys.readouterr().err
-    assert "huggingface_hub<1.0" in err and "pip install" in err and "internal error" not in err
+    assert (
+        "huggingface_hub>=0.34,<3" in err and "pip install" in err and "internal error" not in err
+    )
 
 
 # ----------------------------------------------------------------- conventions

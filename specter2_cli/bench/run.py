@@ -68,14 +68,15 @@ def machine_info(device: str) -> dict[str, Any]:
         "device": device,
         "device_name": platform.processor() or platform.machine(),
     }
+    import transformers
+
+    info["transformers"] = transformers.__version__
     try:
         import adapters
-        import transformers
 
-        info["transformers"] = transformers.__version__
         info["adapters"] = adapters.__version__
-    except ImportError:
-        pass
+    except ImportError:  # optional: the model card loop then runs model/hooked.py
+        info["adapters"] = None
     if device.startswith("cuda"):
         info["device_name"] = torch.cuda.get_device_name(device)
         info["cuda"] = torch.version.cuda

@@ -27,8 +27,9 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(version_report())
-        raise typer.Exit()
+        report, ok = version_report()
+        typer.echo(report)
+        raise typer.Exit(0 if ok else EXIT_ENVIRONMENT)
 
 
 @app.callback()
@@ -39,8 +40,8 @@ def main_callback(
             "--version",
             callback=_version,
             is_eager=True,
-            help="Print the versions of specter2_cli, torch, transformers, adapters, pyarrow "
-            "and CUDA (for bug reports).",
+            help="Print the versions of specter2_cli, torch, transformers, huggingface_hub, "
+            "pyarrow and CUDA (for bug reports); exit 4 if a dependency cannot be imported.",
         ),
     ] = False,
 ) -> None:

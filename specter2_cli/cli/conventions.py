@@ -13,14 +13,17 @@ ENV_PREFIX = "SPECTER2_"
 # what the tool needs of its dependencies (pyproject.toml says the same)
 NEEDS = {
     "torch": "torch>=2.1",
-    "transformers": "transformers~=4.57.6",
-    "adapters": "adapters==1.3.0",
+    "transformers": "transformers>=4.57,<6",
+    "tokenizers": "tokenizers>=0.22",
+    "safetensors": "safetensors>=0.4",
     "pyarrow": "pyarrow>=15",
     "numpy": "numpy>=1.24",
-    "huggingface_hub": "huggingface_hub<1.0",
+    "huggingface_hub": "huggingface_hub>=0.34,<3",
     "tqdm": "tqdm>=4.66",
     "typer": "typer>=0.12",
 }
+# optional: only `--engine reference` imports it (pip install 'specter2-cli[reference]')
+OPTIONAL = {"adapters": "adapters==1.3.0"}
 
 
 def envvar_name(param: Any) -> str | None:
@@ -96,21 +99,33 @@ class EnvVarGroup(TyperGroup):
         return super().make_context(*args, **kwargs)
 
 
-def _version_of(module: str) -> str:
+def _version_of(module: str) -> tuple[str, bool]:
+    """(version text, importable)."""
     try:
         mod = importlib.import_module(module)
     except Exception as e:  # a broken install is what a bug report needs to show
-        return f"not importable ({type(e).__name__}: {e})"
-    return str(getattr(mod, "__version__", "unknown"))
+        return f"not importable ({type(e).__name__}: {e})", False
+    return str(getattr(mod, "__version__", "unknown")), True
 
 
-def version_report() -> str:
-    """One line per component: what a bug report needs."""
+def version_report() -> tuple[str, bool]:
+    """(one line per component, whether every required dependency imports)."""
     from .. import __version__
 
     lines = [f"specter2_cli {__version__}"]
-    for name in ("torch", "transformers", "adapters", "pyarrow", "numpy", "huggingface_hub"):
-        lines.append(f"{name} {_version_of(name)}")
+    problems = []
+    for name in ("torch", "transformers", "huggingface_hub", "tokenizers", "pyarrow", "numpy"):
+        text, ok = _version_of(name)
+        lines.append(f"{name} {text}")
+        if not ok:
+            problems.append(
+                f"{name} cannot be imported (installed: {_installed(name)}; specter2 "
+                f"supports {NEEDS[name]}); fix it with: pip install '{NEEDS[name]}'"
+            )
+    text, ok = _version_of("adapters")
+    lines.append(
+        f"adapters {text if ok else 'not installed or not importable (optional: --engine reference)'}"
+    )
     try:
         import torch
 
@@ -122,7 +137,8 @@ def version_report() -> str:
     import sys
 
     lines.append(f"python {sys.version.split()[0]}")
-    return "\n".join(lines)
+    lines += [f"error: {p}" for p in problems]
+    return "\n".join(lines), not problems
 
 
 def environment_problem(e: ImportError) -> str:
@@ -133,7 +149,18 @@ def environment_problem(e: ImportError) -> str:
         if pkg == culprit or f"'{pkg}" in text or f" {pkg}." in text or f"'{pkg}." in text:
             culprit = pkg
             break
-    need = NEEDS.get(culprit or "")
+    need = NEEDS.get(culprit or "") or OPTIONAL.get(culprit or "")
+    importer = _importer(e, culprit)
+    if need and importer and _satisfies(need, _installed(culprit or "")):
+        # the dependency is fine; the package importing it expects another version of it
+        # (e.g. adapters 1.3.0 wants huggingface_hub<1.0): advising `pip install need` would
+        # change nothing
+        extra = " (only --engine reference needs it)" if importer == "adapters" else ""
+        return (
+            f"{importer} {_installed(importer)} cannot be used with {culprit} "
+            f"{_installed(culprit or '')}, which specter2 supports ({need}): {text}. "
+            f"Upgrade or uninstall {importer}{extra}, or install it in another environment"
+        )
     if need:
         installed = _installed(culprit or "")
         return (
@@ -144,6 +171,27 @@ def environment_problem(e: ImportError) -> str:
         f"a dependency is missing or at an incompatible version: {text}. Reinstall "
         "specter2_cli's dependencies with: pip install -e . (or pip install specter2-cli)"
     )
+
+
+def _importer(e: BaseException, culprit: str | None) -> str | None:
+    """The installed package whose import failed (the last frame outside the culprit)."""
+    found = None
+    tb = e.__traceback__
+    while tb is not None:
+        top = str(tb.tb_frame.f_globals.get("__name__", "")).split(".")[0]
+        if top and top not in (culprit, "importlib", "specter2_cli", "__main__", "tests"):
+            found = top
+        tb = tb.tb_next
+    return found if found and _installed(found) != "not installed" else None
+
+
+def _satisfies(need: str, installed: str) -> bool:
+    try:
+        from packaging.requirements import Requirement
+
+        return Requirement(need).specifier.contains(installed, prereleases=True)
+    except Exception:  # not a version ("not installed"), or no packaging
+        return False
 
 
 def _installed(pkg: str) -> str:

@@ -27,7 +27,14 @@ from pathlib import Path
 from .. import __version__
 from ..config import ADAPTER_IDS, DEFAULT_BASE_MODEL
 from ..errors import ModelLoadError, Specter2Error, UsageError
-from .hub import endpoint, hub_reachable, offline_requested, uses_proxy, write_source_marker
+from .hub import (
+    endpoint,
+    hub_reachable,
+    is_environment_error,
+    offline_requested,
+    uses_proxy,
+    write_source_marker,
+)
 
 log = logging.getLogger("specter2")
 
@@ -207,7 +214,9 @@ def download(plans: list[RepoPlan], to: Path | None) -> list[Downloaded]:
             done.append(fetch(plan, to))
         except Specter2Error:
             raise
-        except (OSError, ValueError) as e:  # requests and huggingface_hub errors are OSErrors
+        except Exception as e:  # httpx errors (huggingface_hub >= 1) are no OSErrors
+            if not is_environment_error(e):
+                raise
             raise _describe_error(plan, e) from e
     return done
 

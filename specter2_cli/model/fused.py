@@ -39,36 +39,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .seqbn import AdapterConfigError, SeqBnAdapter, effective_config
 from .unpad import Unpadded, linear, onednn_linear_ok, unpad
 from .varlen import Attention, Packed
+
+AdapterWeights = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 __all__ = ["FusedBertEncoder", "UnsupportedModel"]
 
 
 class UnsupportedModel(Exception):
     """The model or adapter uses a configuration that `FusedBertEncoder` does not implement."""
-
-
-# Adapter config fields and the only values implemented here. `reduction_factor` may be
-# anything (the weights' shapes carry it) and `scaling` any float; `init_weights*` and
-# `dropout` (eval) do not change the forward pass.
-_REQUIRED_ADAPTER_FIELDS: dict[str, Any] = {
-    "mh_adapter": False,
-    "output_adapter": True,
-    "non_linearity": "relu",
-    "original_ln_before": True,
-    "original_ln_after": True,
-    "ln_before": False,
-    "ln_after": False,
-    "is_parallel": False,
-    "use_gating": False,
-    "residual_before_ln": True,
-    "adapter_residual_before_ln": False,
-    "inv_adapter": None,
-    "cross_adapter": False,
-    "phm_layer": False,
-    "stochastic_depth": 0.0,
-}
 
 
 def _cfg_get(config: Any, key: str, default: Any = None) -> Any:
@@ -103,8 +84,10 @@ def _check_bert_config(config: Any) -> None:
         )
 
 
-def _check_adapter_config(model: Any, adapter_name: str) -> float:
-    """Validate the adapter's config; return its scaling factor."""
+def _check_adapter_config(model: Any, adapter_name: str) -> tuple[float, list[int]]:
+    """Validate an adapters-library model's adapter config; return (scaling, leave_out).
+
+    The same checks as for an adapter read from its files (model/seqbn.py)."""
     adapters_config = getattr(model, "adapters_config", None)
     if adapters_config is None:
         raise UnsupportedModel(
@@ -122,33 +105,16 @@ def _check_adapter_config(model: Any, adapter_name: str) -> float:
             f"(architecture={_cfg_get(config, 'architecture')!r}) is not supported "
             "(only a single seq_bn bottleneck adapter, BnConfig)"
         )
-    for field, wanted in _REQUIRED_ADAPTER_FIELDS.items():
-        value = _cfg_get(config, field, wanted)
-        if field == "non_linearity" and isinstance(value, str):
-            value = value.lower()
-        if value != wanted:
-            raise UnsupportedModel(
-                f"adapter {adapter_name!r}: config field {field}={value!r} is not supported "
-                f"(only {wanted!r})"
-            )
-    leave_out = _cfg_get(config, "leave_out", None)
-    if leave_out:
-        raise UnsupportedModel(
-            f"adapter {adapter_name!r}: config field leave_out={list(leave_out)!r} is not "
-            "supported (only [])"
-        )
-    scaling = _cfg_get(config, "scaling", 1.0)
-    if isinstance(scaling, bool) or not isinstance(scaling, (int, float)):
-        raise UnsupportedModel(
-            f"adapter {adapter_name!r}: config field scaling={scaling!r} is not supported "
-            "(only a constant number)"
-        )
+    try:
+        cfg = effective_config(config.to_dict(), where=f"adapter {adapter_name!r}")
+    except AdapterConfigError as e:
+        raise UnsupportedModel(str(e)) from e
     skip_layers = getattr(adapters_config, "skip_layers", None)
     if skip_layers:
         raise UnsupportedModel(
             f"adapters_config.skip_layers={skip_layers!r} is not supported (only None)"
         )
-    return float(scaling)
+    return float(cfg["scaling"]), list(cfg["leave_out"])
 
 
 def _param(t: torch.Tensor) -> nn.Parameter:
@@ -164,8 +130,7 @@ class _FusedLayer(nn.Module):
         layer: Any,
         num_heads: int,
         eps: float,
-        adapter: Any | None,
-        adapter_name: str | None,
+        adapter: AdapterWeights | None,
         scaling: float,
     ) -> None:
         super().__init__()
@@ -206,12 +171,11 @@ class _FusedLayer(nn.Module):
         self.ln2_weight = _param(layer.output.LayerNorm.weight)
         self.ln2_bias = _param(layer.output.LayerNorm.bias)
         self.has_adapter = adapter is not None
-        if adapter is not None:
-            down, up = _adapter_linears(adapter, adapter_name)
-            self.down_weight = _param(down.weight)
-            self.down_bias = _param(down.bias)
-            self.up_weight = _param(up.weight)
-            self.up_bias = _param(up.bias)
+        if adapter is not None:  # (W_down, b_down, W_up, b_up)
+            self.down_weight = _param(adapter[0])
+            self.down_bias = _param(adapter[1])
+            self.up_weight = _param(adapter[2])
+            self.up_bias = _param(adapter[3])
 
     def linear_params(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         """(weight, bias) of a linear: qkv, q, kv, attn_out, inter, out, down, up."""
@@ -395,12 +359,21 @@ def _adapter_linears(adapter: Any, adapter_name: str | None) -> tuple[nn.Linear,
 class FusedBertEncoder(nn.Module):
     """BERT (+ one seq_bn output adapter) forward pass returning `last_hidden_state[:, 0, :]`.
 
-    Build it with `from_adapter_model`. Parameters are frozen and share storage with the
+    Build it with `from_bert` (a transformers BertModel + an adapter read from its files) or
+    `from_adapter_model` (a model of the adapters library). Parameters are frozen and share storage with the
     source model where no fusion is needed; `.to(device)`, `.half()`, `.to(torch.bfloat16)`
     work as for any module. Use under `torch.inference_mode()`.
     """
 
-    def __init__(self, bert: Any, adapter_name: str | None, scaling: float = 1.0) -> None:
+    def __init__(
+        self,
+        bert: Any,
+        adapter: dict[int, AdapterWeights] | None = None,
+        scaling: float = 1.0,
+        adapter_name: str | None = None,
+    ) -> None:
+        """`bert`: a transformers BertModel; `adapter`: layer -> (W_down, b_down, W_up, b_up)
+        of the output bottleneck (layers left out have none), or None for the base model."""
         super().__init__()
         config = bert.config
         _check_bert_config(config)
@@ -417,25 +390,16 @@ class FusedBertEncoder(nn.Module):
         self.emb_ln_weight = _param(emb.LayerNorm.weight)
         self.emb_ln_bias = _param(emb.LayerNorm.bias)
 
-        layers = []
-        for i, layer in enumerate(bert.encoder.layer):
-            adapter = None
-            if adapter_name is not None:
-                mh = getattr(layer.attention.output, "adapters", {})
-                if adapter_name in mh:
-                    raise UnsupportedModel(
-                        f"adapter {adapter_name!r}: config field mh_adapter=True (layer {i}) is not supported"
-                    )
-                out_adapters = getattr(layer.output, "adapters", {})
-                if adapter_name not in out_adapters:
-                    raise UnsupportedModel(
-                        f"adapter {adapter_name!r} has no output adapter in layer {i} "
-                        "(leave_out / output_adapter=False are not supported)"
-                    )
-                adapter = out_adapters[adapter_name]
-            layers.append(
-                _FusedLayer(layer, self.num_heads, self.eps, adapter, adapter_name, scaling)
+        encoder_layers = list(bert.encoder.layer)
+        extra = sorted(set(adapter or {}) - set(range(len(encoder_layers))))
+        if extra:
+            raise UnsupportedModel(
+                f"adapter weights for layers {extra}, but the model has {len(encoder_layers)}"
             )
+        layers = [
+            _FusedLayer(layer, self.num_heads, self.eps, (adapter or {}).get(i), scaling)
+            for i, layer in enumerate(encoder_layers)
+        ]
         if not layers:
             raise UnsupportedModel("BERT config field num_hidden_layers=0 is not supported")
         self.layers = nn.ModuleList(layers)
@@ -463,6 +427,14 @@ class FusedBertEncoder(nn.Module):
         return ("unpadded, " if self.unpad_cpu else "padded, ") + linears
 
     @classmethod
+    def from_bert(cls, bert: Any, adapter: SeqBnAdapter | None) -> FusedBertEncoder:
+        """A plain transformers `BertModel` plus a seq_bn adapter read by `seqbn.read_adapter`
+        (None: the base model alone). The adapter's config was checked when it was read."""
+        if adapter is None:
+            return cls(bert)
+        return cls(bert, adapter.layers, adapter.scaling, adapter.name)
+
+    @classmethod
     def from_adapter_model(cls, model: Any, adapter_name: str | None) -> FusedBertEncoder:
         """Take the weights of a loaded adapters `BertAdapterModel` (or a `BertModel` set up
         with `adapters.init`), with `adapter_name` as the one active bottleneck adapter.
@@ -476,10 +448,29 @@ class FusedBertEncoder(nn.Module):
             bert = getattr(model, "base_model", None)
         if bert is None or not hasattr(bert, "encoder") or not hasattr(bert, "embeddings"):
             raise UnsupportedModel(f"{type(model).__name__} does not hold a BertModel (model.bert)")
-        scaling = 1.0
-        if adapter_name is not None:
-            scaling = _check_adapter_config(model, adapter_name)
-        return cls(bert, adapter_name, scaling)
+        if adapter_name is None:
+            return cls(bert)
+        if hasattr(bert, "specter2_adapter"):  # model/hooked.py: a BertModel + hooks
+            if bert.specter2_adapter is None:
+                raise ValueError(f"no adapter named {adapter_name!r} in the model")
+            return cls.from_bert(bert, bert.specter2_adapter)
+        scaling, leave_out = _check_adapter_config(model, adapter_name)
+        weights: dict[int, AdapterWeights] = {}
+        for i, layer in enumerate(bert.encoder.layer):
+            if adapter_name in getattr(layer.attention.output, "adapters", {}):
+                raise UnsupportedModel(
+                    f"adapter {adapter_name!r}: config field mh_adapter=True (layer {i}) is not supported"
+                )
+            out_adapters = getattr(layer.output, "adapters", {})
+            if adapter_name not in out_adapters:
+                if i in leave_out:
+                    continue
+                raise UnsupportedModel(
+                    f"adapter {adapter_name!r} has no output adapter in layer {i}"
+                )
+            down, up = _adapter_linears(out_adapters[adapter_name], adapter_name)
+            weights[i] = (down.weight, down.bias, up.weight, up.bias)
+        return cls(bert, weights, scaling, adapter_name)
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None

@@ -101,6 +101,22 @@ def hub_mode(offline: bool) -> Iterator[None]:
             constants.HF_HUB_OFFLINE = outer  # type: ignore[attr-defined]
 
 
+# Libraries whose exceptions mean "the network, the Hub or the files", never a bug here.
+# huggingface_hub >= 1 talks HTTP through httpx (or its httpx2 fork), whose errors (a DNS
+# failure, a refused proxy, a timeout) no longer subclass OSError as requests' did.
+_ENVIRONMENT_MODULES = frozenset(
+    {"huggingface_hub", "httpx", "httpx2", "httpcore", "httpcore2", "requests", "urllib3", "h11"}
+)
+
+
+def is_environment_error(e: BaseException) -> bool:
+    """True for what the network, the Hub, the cache or a model's files cause: an OSError, a
+    ValueError raised while loading, or any error class of the HTTP and Hub libraries."""
+    if isinstance(e, (OSError, ValueError)):
+        return True
+    return any(cls.__module__.split(".")[0] in _ENVIRONMENT_MODULES for cls in type(e).__mro__)
+
+
 # ----------------------------------------------------------------- provenance
 
 
@@ -141,10 +157,14 @@ def model_identity(source: str) -> tuple[str, str | None]:
 
 
 def resolved_revision(
-    source: str, commit_hash: str | None = None, revision: str | None = None
+    source: str,
+    commit_hash: str | None = None,
+    revision: str | None = None,
+    filename: str = "adapter_config.json",
 ) -> str | None:
     """The commit a model or adapter was loaded at: from a folder's marker, the config's
-    `_commit_hash`, or the cache entry of a Hub adapter."""
+    `_commit_hash` (transformers 4.x sets it, 5.x does not), or the cache entry of
+    `filename` at `revision`."""
     if is_local(source):
         marker = read_source_marker(source)
         return marker.get("revision") if marker else None
@@ -153,7 +173,7 @@ def resolved_revision(
     try:
         from huggingface_hub import try_to_load_from_cache
 
-        path = try_to_load_from_cache(source, "adapter_config.json", revision=revision)
+        path = try_to_load_from_cache(source, filename, revision=revision)
         if isinstance(path, str):
             return Path(path).parent.name
     except Exception:

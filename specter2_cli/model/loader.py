@@ -1,10 +1,15 @@
-"""Load SPECTER2 as the model card does: base model + adapter, Hub id or local folder.
+"""Load SPECTER2: base model + adapter, from a Hub id (cache, revision) or a folder.
 
-`AutoAdapterModel.from_pretrained` + `load_adapter(..., set_active=True)`, and the
-run stops if the adapter is not active in the forward pass (that would silently
-give base-model embeddings). The forward pass then runs through that model
-(engine "reference") or through `FusedBertEncoder`, an exact re-implementation
-checked against it (engine "fused", the default when the adapter is supported).
+The default engine ("fused", also "auto") needs only torch and transformers: the base
+model loads as a transformers `BertModel`, the adapter is read from its own files
+(model/seqbn.py, checked field by field against what the adapters library would
+build), and `FusedBertEncoder` computes the model card's CLS vectors from both.
+Anything it does not implement stops the run (exit 4) naming the field and value.
+
+Engine "reference" runs the adapters library itself (an optional extra:
+`AutoAdapterModel.from_pretrained` + `load_adapter(..., set_active=True)`), and stops
+if the adapter is not active in the forward pass (that would silently give
+base-model embeddings).
 """
 
 from __future__ import annotations
@@ -17,7 +22,15 @@ from typing import TYPE_CHECKING, Any
 from ..config import ModelSettings
 from ..errors import ModelLoadError, UsageError
 from .encoder import Encoder
-from .hub import hub_mode, is_local, looks_like_path, resolved_revision, should_go_offline
+from .hub import (
+    hub_mode,
+    is_environment_error,
+    is_local,
+    looks_like_path,
+    resolved_revision,
+    should_go_offline,
+)
+from .seqbn import CONFIG_NAME, WEIGHT_FILES, AdapterConfigError, read_adapter
 from .tags import check_adapter_tag
 
 if TYPE_CHECKING:
@@ -28,7 +41,7 @@ log = logging.getLogger("specter2")
 _BASE_FILES = ("config.json",)
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
-_ADAPTER_WEIGHTS = ("pytorch_adapter.bin", "adapter.safetensors", "pytorch_adapter.safetensors")
+_ADAPTER_WEIGHTS = WEIGHT_FILES
 
 
 def check_local_base(path: str) -> None:
@@ -54,7 +67,10 @@ def check_local_adapter(path: str, hidden_size: int | None) -> None:
             "adapter saved with save_adapter (adapter_config.json + pytorch_adapter.bin)"
         )
     if not any((p / f).is_file() for f in _ADAPTER_WEIGHTS):
-        raise ModelLoadError(f"--adapter-path {path}: the folder is missing pytorch_adapter.bin")
+        raise ModelLoadError(
+            f"--adapter-path {path}: the folder is missing pytorch_adapter.bin (or "
+            "adapter.safetensors, pytorch_adapter.safetensors): the adapter's weights"
+        )
     try:
         cfg = json.loads((p / "adapter_config.json").read_text())
     except ValueError as e:
@@ -132,25 +148,45 @@ def load_encoder(
 def _load(settings: ModelSettings, device: str, dtype: str, engine: str) -> Encoder:
     dev = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, dev)
+    quiet_libraries()
+    if engine == "reference" and settings.adapter_source is not None:
+        return _load_reference(settings, dev, torch_dtype, dtype)
     tokenizer, model = _load_base(settings)
-    hidden = int(model.config.hidden_size)
-    revisions = {
-        "base_model": resolved_revision(
-            settings.base_model, getattr(model.config, "_commit_hash", None)
-        )
-    }
+    revisions = {"base_model": _base_revision(settings, model)}
     tag = None
+    adapter = None
     if settings.adapter_source is not None:
-        _load_adapter(model, settings, hidden)
+        adapter, revisions["adapter"] = _read_adapter(settings, model.config)
         tag = check_adapter_tag(settings)  # a Hub adapter downloaded just now
-        revisions["adapter"] = resolved_revision(
-            settings.adapter_source, revision=settings.adapter_revision
-        )
     model.eval()
     model.to(device=dev, dtype=torch_dtype)
-    chosen, forward = _forward_for(model, settings, engine)
-    if forward is not model:
+    if engine == "reference":  # the base model alone: the transformers forward pass
+        chosen, forward = "reference", model
+    else:
+        chosen, forward = "fused", _fused(model, adapter)
         forward = forward.to(device=dev, dtype=torch_dtype).eval()
+    return _encoder(
+        tokenizer, model, forward, chosen, settings, dev, torch_dtype, dtype, revisions, tag
+    )
+
+
+def _base_revision(settings: ModelSettings, model: Any) -> str | None:
+    commit = getattr(model.config, "_commit_hash", None)
+    return resolved_revision(settings.base_model, commit, settings.revision, "config.json")
+
+
+def _encoder(
+    tokenizer: Any,
+    model: Any,
+    forward: Any,
+    chosen: str,
+    settings: ModelSettings,
+    dev: str,
+    torch_dtype: torch.dtype,
+    dtype: str,
+    revisions: dict[str, str | None],
+    tag: str | None,
+) -> Encoder:
     int8 = None
     if dtype == "int8":
         forward, int8 = _int8(forward, chosen, tokenizer, settings)
@@ -161,13 +197,113 @@ def _load(settings: ModelSettings, device: str, dtype: str, engine: str) -> Enco
         device=dev,
         dtype=torch_dtype,
         engine=chosen,
-        hidden_size=hidden,
+        hidden_size=int(model.config.hidden_size),
         max_positions=int(model.config.max_position_embeddings),
         revisions=revisions,
         adapter_tag=tag,
         int8=int8,
         _forward=forward,
     )
+
+
+def quiet_libraries() -> None:
+    """No progress bars or load-time chatter from transformers / huggingface_hub: our own
+    progress goes to stderr, and a cron or SLURM log should not fill with bars."""
+    import huggingface_hub.utils as hf_utils
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    hf_utils.disable_progress_bars()
+
+
+def _fused(model: Any, adapter: Any) -> Any:
+    from .fused import FusedBertEncoder, UnsupportedModel
+
+    try:
+        return FusedBertEncoder.from_bert(model, adapter)
+    except UnsupportedModel as e:
+        raise ModelLoadError(
+            f"--base-model {model.name_or_path}: {e}; the built-in engine computes BERT "
+            "(absolute positions, GELU) with one seq_bn adapter only"
+        ) from e
+
+
+def _read_adapter(settings: ModelSettings, config: Any) -> tuple[Any, str | None]:
+    """The adapter read from its folder or its Hub repository; (adapter, commit)."""
+    source = settings.adapter_source
+    assert source is not None
+    if is_local(source):
+        check_local_adapter(source, int(config.hidden_size))
+        folder = Path(source).expanduser()
+        commit = resolved_revision(source)
+    else:
+        try:
+            folder = Path(hub_adapter_folder(source, settings.adapter_revision))
+        except Exception as e:
+            if not is_environment_error(e):
+                raise
+            raise _wrap_load_error("the adapter", "--adapter-path", source, e) from e
+        commit = folder.name if len(folder.name) == 40 else None
+    try:
+        adapter = read_adapter(
+            folder, settings.adapter, int(config.hidden_size), int(config.num_hidden_layers)
+        )
+    except AdapterConfigError as e:
+        label = f"--adapter-path {source}" if settings.adapter_path else f"--adapter {source}"
+        raise ModelLoadError(f"Cannot use the adapter ({label}): {e}") from e
+    return adapter, commit
+
+
+def hub_adapter_folder(repo_id: str, revision: str | None) -> str:
+    """The adapter's files from the Hub (or, offline, the cache): its snapshot folder."""
+    from huggingface_hub import snapshot_download
+
+    from .. import __version__
+
+    return str(
+        snapshot_download(
+            repo_id,
+            revision=revision,
+            allow_patterns=[CONFIG_NAME, *WEIGHT_FILES],
+            library_name="specter2_cli",
+            library_version=__version__,
+        )
+    )
+
+
+def _load_reference(
+    settings: ModelSettings, dev: str, torch_dtype: torch.dtype, dtype: str
+) -> Encoder:
+    """--engine reference: the adapters library's own model, as the model card loads it."""
+    tokenizer, model = _load_base(settings, with_adapters=True)
+    hidden = int(model.config.hidden_size)
+    revisions = {"base_model": _base_revision(settings, model)}
+    _load_adapter(model, settings, hidden)
+    tag = check_adapter_tag(settings)  # a Hub adapter downloaded just now
+    revisions["adapter"] = resolved_revision(
+        settings.adapter_source or "", revision=settings.adapter_revision
+    )
+    model.eval()
+    model.to(device=dev, dtype=torch_dtype)
+    return _encoder(
+        tokenizer, model, model, "reference", settings, dev, torch_dtype, dtype, revisions, tag
+    )
+
+
+def import_adapters() -> Any:
+    """The adapters library, or ModelLoadError (exit 4) saying how to install it."""
+    try:
+        import adapters
+    except Exception as e:
+        raise ModelLoadError(
+            f"--engine reference runs the adapters library, which cannot be imported here "
+            f"({type(e).__name__}: {e}). Install it with: pip install 'specter2-cli[reference]' "
+            "(adapters 1.3.0 needs transformers 4.57.x and huggingface_hub<1.0, so use a "
+            "separate environment for it), or use the default engine"
+        ) from e
+    logging.getLogger("adapters").setLevel(logging.ERROR)
+    return adapters
 
 
 def _int8(
@@ -189,23 +325,29 @@ def _int8(
     return q, found
 
 
-def _load_base(settings: ModelSettings) -> tuple[Any, Any]:
-    from transformers import AutoTokenizer
-    from transformers.utils import logging as hf_logging
+def _load_base(settings: ModelSettings, with_adapters: bool = False) -> tuple[Any, Any]:
+    """Tokenizer and base model: a transformers BertModel, or (`with_adapters`) the adapters
+    library's AutoAdapterModel."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
 
-    hf_logging.set_verbosity_error()
-    from adapters import AutoAdapterModel
-
-    # "none are activated" is printed while loading, before set_active: noise at this point
-    logging.getLogger("adapters").setLevel(logging.ERROR)
+    auto: Any = import_adapters().AutoAdapterModel if with_adapters else AutoModel
     base = settings.base_model
     kw: dict[str, Any] = {"revision": settings.revision} if settings.revision else {}
     try:
-        return AutoTokenizer.from_pretrained(base, **kw), AutoAdapterModel.from_pretrained(
-            base, **kw
-        )
-    except (OSError, ValueError) as e:
+        tokenizer = AutoTokenizer.from_pretrained(base, **kw)
+        model = auto.from_pretrained(base, dtype=torch.float32, **kw)
+    except Exception as e:
+        if not is_environment_error(e):
+            raise
         raise _wrap_load_error("the base model", "--base-model", base, e) from e
+    model_type = getattr(model.config, "model_type", None)
+    if model_type != "bert":
+        raise ModelLoadError(
+            f"--base-model {base}: config field model_type={model_type!r} is not supported "
+            "(only 'bert', as allenai/specter2_base)"
+        )
+    return tokenizer, model
 
 
 def _load_adapter(model: Any, settings: ModelSettings, hidden: int) -> None:
@@ -220,7 +362,9 @@ def _load_adapter(model: Any, settings: ModelSettings, hidden: int) -> None:
         raise _wrap_load_error(
             "the adapter", "--adapter-path", adapter, ValueError(f"adapter_config.json lacks {e}")
         ) from e
-    except (OSError, ValueError, RuntimeError) as e:
+    except Exception as e:
+        if not (is_environment_error(e) or isinstance(e, RuntimeError)):
+            raise
         raise _wrap_load_error("the adapter", "--adapter-path", adapter, e) from e
     active = list(model.active_adapters.flatten()) if model.active_adapters else []
     if settings.adapter not in active:
@@ -228,19 +372,3 @@ def _load_adapter(model: Any, settings: ModelSettings, hidden: int) -> None:
             f"adapter {settings.adapter!r} was loaded but is not active in the forward pass "
             f"(active: {active or 'none'}); refusing to write base-model embeddings"
         )
-
-
-def _forward_for(model: Any, settings: ModelSettings, engine: str) -> tuple[str, Any]:
-    """(engine name, forward module): the fused encoder where it supports the model."""
-    if engine not in ("auto", "fused"):
-        return engine, model
-    from .fused import FusedBertEncoder, UnsupportedModel
-
-    name = settings.adapter if settings.adapter_source is not None else None
-    try:
-        return "fused", FusedBertEncoder.from_adapter_model(model, name)
-    except UnsupportedModel as e:
-        if engine == "fused":
-            raise UsageError(f"--engine fused: {e}") from e
-        log.info("fused engine unavailable (%s); using the adapters forward pass", e)
-        return "reference", model
