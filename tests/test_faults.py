@@ -107,13 +107,15 @@ def test_output_folder_not_writable_is_an_environment_error(
 
 
 def blow_up(enc: Encoder) -> None:
-    """Scale the FFN up-projections so that float16 activations overflow (|x| > 65504)."""
+    """Scale the FFN up-projections so that float16 activations overflow (|x| > 65504),
+    in the float32 master weights of the rerun too."""
     import torch
 
     with torch.no_grad():
-        for name, p in enc._forward.named_parameters():
-            if name.endswith("inter_weight"):
-                p.mul_(3e5)
+        for module in (enc._forward, enc.fp32_master):
+            for name, p in module.named_parameters() if module is not None else ():
+                if name.endswith("inter_weight"):
+                    p.mul_(3e5)
 
 
 def test_fp16_overflow_is_rerun_in_fp32(tiny_models: dict[str, Path], tmp_path: Path) -> None:

@@ -291,7 +291,7 @@ def test_fp16_overflow_is_rerun_from_the_fp32_weights(overflowing: dict[str, Any
     """The rerun rows equal the true float32 computation (1e-5), not the fp16-rounded
     weights widened to float32 (about 1e-3 off); an OOM in the rerun is split too."""
     texts = [paper_text(p) for p in synthetic_papers(12, seed=4, mean_words=6, sd_words=2)]
-    e16 = fresh(overflowing["fp16"], fp32_master=overflowing["fp16"].fp32_master)
+    e16 = fresh(overflowing["fp16"], fp32_master=copy.deepcopy(overflowing["fp16"].fp32_master))
     want = overflowing["fp32"].embed_texts(texts)
     assert np.isfinite(want).all()
     got = e16.embed_texts(texts)
@@ -307,7 +307,7 @@ def test_fp16_overflow_is_rerun_from_the_fp32_weights(overflowing: dict[str, Any
 
 
 def test_no_memory_for_the_fp32_copy_is_exit_4(overflowing: dict[str, Any]) -> None:
-    e16 = fresh(overflowing["fp16"], fp32_master=overflowing["fp16"].fp32_master)
+    e16 = fresh(overflowing["fp16"], fp32_master=copy.deepcopy(overflowing["fp16"].fp32_master))
 
     def no_memory(**_: Any) -> None:
         raise OOM("CUDA out of memory (simulated)")
@@ -315,6 +315,49 @@ def test_no_memory_for_the_fp32_copy_is_exit_4(overflowing: dict[str, Any]) -> N
     with faults.injected("fp32_copy", no_memory), pytest.raises(DeviceMemoryError) as ei:
         e16.embed_texts(["a paper[SEP]about the ocean"])
     assert ei.value.exit_code == 4 and "float32 copy of the model" in str(ei.value)
+
+
+def test_the_loader_keeps_float32_master_weights(
+    enc: Encoder, tiny_models: dict[str, Path]
+) -> None:
+    """Computing in float16 keeps the weights as loaded (float32, on the host) for the
+    rerun: equal to the float32 encoder's own, not the float16 ones widened."""
+    e16 = load_encoder(enc.settings, dtype="float16", engine="fused")
+    master = e16.fp32_master
+    assert master is not None and load_encoder(enc.settings, dtype="float32").fp32_master is None
+    want = enc._forward.state_dict()
+    got = master.state_dict()
+    assert got.keys() == want.keys()
+    for name, t in got.items():
+        assert t.dtype == torch.float32 and t.device.type == "cpu", name
+        torch.testing.assert_close(t, want[name], atol=0, rtol=0)
+    assert any(not torch.equal(t.half().float(), t) for t in got.values())  # fp16 would round
+
+
+def test_resolve_device_makes_the_named_gpu_current(monkeypatch: pytest.MonkeyPatch) -> None:
+    from specter2_cli.errors import UsageError
+    from specter2_cli.model.loader import resolve_device
+
+    current: list[int] = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "set_device", current.append)
+    assert resolve_device("cuda:1") == "cuda:1" and current == [1]
+    assert resolve_device("cuda") == "cuda" and current == [1]
+    with pytest.raises(UsageError, match="sees 2 GPU"):
+        resolve_device("cuda:2")
+
+
+def test_no_room_for_the_model_is_exit_4() -> None:
+    from specter2_cli.model.loader import _to_device
+
+    class Big(torch.nn.Module):
+        def to(self, *a: Any, **k: Any) -> Any:
+            raise OOM("CUDA out of memory. Tried to allocate 440.00 MiB (simulated)")
+
+    with pytest.raises(DeviceMemoryError, match="cuda:1 has no room for the model") as ei:
+        _to_device(Big(), "cuda:1", torch.float16)
+    assert ei.value.exit_code == 4
 
 
 def test_nan_even_in_float32_is_exit_4(overflowing: dict[str, Any]) -> None:

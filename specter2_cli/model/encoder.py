@@ -494,12 +494,12 @@ class Encoder:
                 "from the %s weights widened to float32",
                 self.compute_dtype,
             )
-            master = self._forward
         ops = self.ops
 
         def build() -> Any:
             faults.point("fp32_copy")
-            return copy.deepcopy(master).to(device=ops.device, dtype=torch.float32).eval()
+            source = master if master is not None else copy.deepcopy(self._forward)
+            return source.to(device=ops.device, dtype=torch.float32).eval()
 
         self._fp32_forward = self._device_step(build, "making the float32 copy of the model")
         self.fp32_master = None  # the device copy replaces the host one
