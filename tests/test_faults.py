@@ -155,8 +155,11 @@ def test_out_of_memory_batches_are_split_with_the_same_results(
     papers = list(synthetic_papers(9, seed=8, mean_words=6, sd_words=2))
     texts = [paper_text(p) for p in papers]
     before = encoder.stats.oom_splits
-    with faults.injected("forward", small_batches_only):
-        got = encoder.embed_texts(texts, batch_tokens=8192)
+    try:
+        with faults.injected("forward", small_batches_only):
+            got = encoder.embed_texts(texts, batch_tokens=8192)
+    finally:
+        encoder.token_cap = None  # the module's encoder: later tests get full batches
     assert encoder.stats.oom_splits > before
     ref = model_card_embeddings(tiny_models["base"], tiny_models["proximity"], "proximity", texts)
     np.testing.assert_allclose(got, ref, atol=1e-5)
