@@ -460,6 +460,23 @@ def test_cuda_ops_record_events_and_buffers_on_their_device(
     assert ops.guard() == ("guard", torch.device("cuda", 1))
 
 
+def test_the_flash_op_fallback_matches_the_ops_schema() -> None:
+    """Without torch.nn.attention.varlen the FlashAttention op is called positionally: its
+    schema must take the arguments in that order (a mismatch fails at the schema, before
+    dispatch; on this CPU the op then has no kernel)."""
+    from specter2_cli.model.varlen import _flash_op
+
+    schema = torch.ops.aten._flash_attention_forward.default._schema
+    assert [a.name for a in schema.arguments][:10] == [
+        "query", "key", "value", "cum_seq_q", "cum_seq_k", "max_q", "max_k",
+        "dropout_p", "is_causal", "return_debug_mask",
+    ]  # fmt: skip
+    q = torch.randn(10, 2, 8).half()
+    cu = torch.tensor([0, 4, 10], dtype=torch.int32)
+    with pytest.raises(NotImplementedError, match="CPU"):
+        _flash_op(q, q, q, cu, cu, 6, 6)
+
+
 def test_the_path_each_device_takes() -> None:
     def ok() -> str | None:
         return None

@@ -4,8 +4,9 @@ A padded batch of B rows is B x L positions, and every padded position costs a G
 as much as a real token, plus an additive mask that rules out the FlashAttention and
 memory-efficient attention kernels. A `Packed` batch holds only the real tokens,
 `[T]`, with `cu_seqlens` (row i owns tokens `cu_seqlens[i]:cu_seqlens[i+1]`, int32),
-which is what `torch.nn.attention.varlen.varlen_attn` (torch >= 2.10: FlashAttention
-on sm80+ GPUs, float16/bfloat16 only) takes. The linear layers, GELU and LayerNorm act
+which is what `torch.nn.attention.varlen.varlen_attn` (torch 2.13: FlashAttention
+on sm80+ GPUs, float16/bfloat16 only; on an older torch, the FlashAttention op it
+calls) takes. The linear layers, GELU and LayerNorm act
 on each token alone, so they run on `[T, hidden]` unchanged; in the last layer only
 the [CLS] rows are queries (`cls_cu` = 0, 1, ..., B: one query per row).
 
@@ -141,12 +142,33 @@ def flash_attention(
     max_q: int,
     max_k: int,
 ) -> torch.Tensor:
-    """torch's own varlen attention (FlashAttention kernels; CUDA, float16/bfloat16)."""
-    from torch.nn.attention.varlen import varlen_attn
-
+    """torch's own varlen attention (FlashAttention kernels; CUDA, float16/bfloat16):
+    `torch.nn.attention.varlen.varlen_attn`, or on a torch without that module the
+    FlashAttention op it calls (`aten._flash_attention_forward`, varlen since torch 2.2)."""
+    try:
+        from torch.nn.attention.varlen import varlen_attn
+    except ImportError:
+        return _flash_op(q, k, v, cu_q, cu_k, max_q, max_k)
     out = varlen_attn(q, k, v, cu_q, cu_k, max_q, max_k)
     assert isinstance(out, torch.Tensor)
     return out
+
+
+def _flash_op(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    cu_q: torch.Tensor,
+    cu_k: torch.Tensor,
+    max_q: int,
+    max_k: int,
+) -> torch.Tensor:
+    # (query, key, value, cum_seq_q, cum_seq_k, max_q, max_k, dropout_p, is_causal,
+    #  return_debug_mask) -> (output, logsumexp, ...)
+    out = torch.ops.aten._flash_attention_forward(
+        q, k, v, cu_q, cu_k, max_q, max_k, 0.0, False, False
+    )
+    return out[0]  # type: ignore[no-any-return]
 
 
 @functools.cache
@@ -166,7 +188,8 @@ def varlen_support(device: str, dtype: torch.dtype, head_dim: int = 64) -> str |
     try:
         importlib.import_module("torch.nn.attention.varlen")
     except ImportError:
-        return f"torch {torch.__version__} has no torch.nn.attention.varlen"
+        if not hasattr(torch.ops.aten, "_flash_attention_forward"):
+            return f"torch {torch.__version__} has no varlen FlashAttention"
     try:
         major, minor = torch.cuda.get_device_capability(dev)
         if major < 8:
