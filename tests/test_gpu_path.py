@@ -538,3 +538,36 @@ def test_each_devices_worker_sees_only_its_own_gpu() -> None:
         worker_device("cuda:0", {"CUDA_VISIBLE_DEVICES": "-1"})
     with pytest.raises(UsageError, match="1 GPU"):
         worker_device("cuda:1", {"CUDA_VISIBLE_DEVICES": "3,-1,4"})
+
+
+def test_devices_workers_are_started_each_on_its_own_gpu(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """run_devices("cuda:0,cuda:1") under CUDA_VISIBLE_DEVICES=4,5: two workers, shards 0
+    and 1 of 2, each told cuda:0 with only its own GPU visible."""
+    from specter2_cli import multi
+
+    started: list[tuple[list[str], dict[str, str]]] = []
+
+    class Worker:
+        def __init__(self, cmd: list[str], env: dict[str, str], **_: Any) -> None:
+            started.append((cmd, env))
+
+        def wait(self) -> int:
+            return 0
+
+        def poll(self) -> int:
+            return 0
+
+    monkeypatch.setattr(multi.subprocess, "Popen", Worker)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5")
+    for name in ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MIN",
+                 "SLURM_ARRAY_TASK_MAX", "SLURM_PROCID", "SLURM_NTASKS", "RANK", "WORLD_SIZE",
+                 "JOB_COMPLETION_INDEX", "SPECTER2_WORKERS"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    argv = ["embed", "in.jsonl", "-o", "out", "--devices", "cuda:0,cuda:1"]
+    assert multi.run_devices("cuda:0,cuda:1", argv, None, None) == 0
+    assert [env["CUDA_VISIBLE_DEVICES"] for _, env in started] == ["4", "5"]
+    for i, (cmd, _) in enumerate(started):
+        assert cmd[cmd.index("--device") + 1] == "cuda:0" and "--devices" not in cmd
+        assert cmd[cmd.index("--shard-index") + 1 :][:3] == [str(i), "--num-shards", "2"]
