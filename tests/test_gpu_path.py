@@ -306,6 +306,16 @@ def test_fp16_overflow_is_rerun_from_the_fp32_weights(overflowing: dict[str, Any
     np.testing.assert_allclose(again, want, atol=1e-5, rtol=1e-5)
 
 
+def test_the_summary_counts_fp32_reruns(overflowing: dict[str, Any], tmp_path: Path) -> None:
+    papers = list(synthetic_papers(8, seed=3, mean_words=6, sd_words=2))
+    corpus = write_jsonl(tmp_path / "p.jsonl", papers)
+    e16 = fresh(overflowing["fp16"], fp32_master=copy.deepcopy(overflowing["fp16"].fp32_master))
+    s = embed_files([str(corpus)], tmp_path / "out", encoder=e16,
+                    settings=EmbedSettings(model=e16.settings))  # fmt: skip
+    assert (s.embedded, s.fp32_reruns, s.oom_splits) == (8, 8, 0)
+    assert np.isfinite(np.stack(list(read_output(tmp_path / "out").values()))).all()
+
+
 def test_no_memory_for_the_fp32_copy_is_exit_4(overflowing: dict[str, Any]) -> None:
     e16 = fresh(overflowing["fp16"], fp32_master=copy.deepcopy(overflowing["fp16"].fp32_master))
 
