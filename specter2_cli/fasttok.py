@@ -61,7 +61,7 @@ def _ascii_variant(full: Any) -> Any | None:
         return None  # an added token matched on normalized text could see the difference
     from tokenizers import Regex, normalizers
 
-    steps = [normalizers.Replace(Regex(_CONTROL), "")]
+    steps: list[Any] = [normalizers.Replace(Regex(_CONTROL), "")]
     if norm.get("lowercase"):
         steps.append(normalizers.Lowercase())
     b = copy.deepcopy(full)

@@ -117,7 +117,9 @@ def write_index(
 
 
 def _tmp(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp")
+    from .store.targets import temp_name
+
+    return temp_name(path)
 
 
 def _refuse_foreign(target: Path) -> None:
@@ -171,9 +173,25 @@ def load_index(path: str | os.PathLike[str]) -> LoadedIndex:
     lib = _import(backend)
     index = lib.read_index(str(p)) if backend == "faiss" else lib.Index.restore(str(p), view=True)
     keys = table.column("id_key").to_numpy()
+    _check_same_export(p, idmap, index, backend, keys)
     order = np.argsort(keys, kind="stable")
     ids = table.column("id").to_numpy(zero_copy_only=False)[order]
     return LoadedIndex(p, info, index, keys[order], ids)
+
+
+def _check_same_export(p: Path, idmap: Path, index: Any, backend: str, keys: np.ndarray) -> None:
+    """The index and its id map must hold the same keys: an id map copied from another
+    export would name the wrong papers for every hit."""
+    if backend == "faiss":
+        stored = _import("faiss").vector_to_array(index.id_map).view(np.uint64)
+    else:
+        stored = np.asarray(index.keys, dtype=np.uint64)
+    if len(stored) != len(keys) or not np.array_equal(np.sort(stored), np.sort(keys)):
+        raise UsageError(
+            f"--index {p}: {idmap.name} does not belong to this index ({len(keys)} ids in "
+            f"the map, {len(stored)} vectors in the index, not the same ids): both files must "
+            "come from one `specter2 export`; export again"
+        )
 
 
 def search_index(idx: LoadedIndex, queries: np.ndarray, k: int) -> list[list[tuple[Any, float]]]:

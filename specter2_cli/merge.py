@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -10,11 +11,16 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from .errors import UsageError
+from .errors import InputError, UsageError
 from .status import JobStatus, job_status
+from .store.durable import unique_suffix
 from .store.manifest import Manifest, ShardEntry, in_run_order
 from .store.outdir import OutDir
 from .store.shards import Rows, ShardWriter, read_index, read_shard_embeddings, shard_metadata
+from .store.targets import refuse_inside, target_lock
+from .store.verify import first_damage
+
+log = logging.getLogger("specter2")
 
 
 @dataclass
@@ -27,8 +33,20 @@ class MergeReport:
 
 
 def committed_shards(out: OutDir) -> Iterator[tuple[Manifest, ShardEntry]]:
-    """Every committed shard with rows, in input order (generation, rank, shard)."""
-    for m in in_run_order(out.manifests()):
+    """Every committed shard with rows, in input order (generation, rank, shard).
+
+    A committed file that is missing or cut short (what `status` calls damaged) is an input
+    error that names it, before anything is read: not a traceback halfway through."""
+    manifests = in_run_order(out.manifests())
+    for m in manifests:
+        damage = first_damage(out.path, m)
+        if damage is not None:
+            raise InputError(
+                f"{out.path} is damaged: run {m.gen}, rank {m.rank}, shard {damage[0]}: "
+                f"{damage[1]} (`specter2 status {out.path}` shows it). Rerun the embed "
+                "command of that rank: it re-embeds the damaged shard and those after it"
+            )
+    for m in manifests:
         for sh in m.shards:
             if sh.files:
                 yield m, sh
@@ -45,11 +63,18 @@ class Survivors:
 
 
 def survivors(out: OutDir, shards: list[tuple[Manifest, ShardEntry]]) -> Survivors:
+    """The one rule for repeated ids, shared by merge, read_embeddings, export and search:
+    the newest generation wins, and inside it the first row in input order."""
+    return survivors_of(out.path, [(m.gen, sh.files) for m, sh in shards])
+
+
+def survivors_of(folder: Path, shards: list[tuple[int, list[str]]]) -> Survivors:
+    """`survivors` over (generation, files) of shards given in input order."""
     keys, gens, counts = [], [], []
-    for m, sh in shards:
-        k = read_index(out.path, sh.files, ("id_key",)).column("id_key").to_numpy()
+    for gen, files in shards:
+        k = read_index(folder, files, ("id_key",)).column("id_key").to_numpy()
         keys.append(k.astype(np.uint64, copy=False))
-        gens.append(np.full(len(k), m.gen, np.int32))
+        gens.append(np.full(len(k), gen, np.int32))
         counts.append(len(k))
     all_keys = np.concatenate(keys) if keys else np.zeros(0, np.uint64)
     all_gens = np.concatenate(gens) if gens else np.zeros(0, np.int32)
@@ -103,11 +128,21 @@ def merge(
     target = Path(to)
     if target.suffix not in (".parquet", ".npy"):
         raise UsageError(f"--to {to}: name a .parquet or .npy file")
+    refuse_inside(path, merge_targets(target), "--to")
+    with target_lock(target, f"merge of {path}"):
+        return _merge_locked(path, target, overwrite)
+
+
+def _merge_locked(path: str | os.PathLike[str], target: Path, overwrite: bool) -> MergeReport:
     present = [str(p) for p in merge_targets(target) if p.exists()]
     if present and not overwrite:
         raise UsageError(
             f"{' and '.join(present)} already {'exists' if len(present) == 1 else 'exist'}; "
             "choose another --to, or add --overwrite to replace it"
+        )
+    if present:
+        log.warning(
+            "--overwrite: %s will be replaced once the merge is written", " and ".join(present)
         )
     out = OutDir(path)
     shards = list(committed_shards(out))
@@ -132,6 +167,7 @@ def merge(
         dim,
         job.get("output_dtype", "float32"),
         meta,
+        tmp_suffix="." + unique_suffix(),
     )
     try:
         offset = 0

@@ -18,9 +18,11 @@ from typing import Any
 from .errors import EXIT_INTERRUPTED, EXIT_OK, UsageError
 from .launchers import detect_rank
 
+EXIT_SECOND_INTERRUPT = 130  # a second Ctrl-C: stopped without committing
+
 _DROP = {"--devices": 1, "--device": 1, "--shard-index": 1, "--num-shards": 1}
 # the same options as environment variables: a worker must not start workers itself
-_DROP_ENV = {"SPECTER2_" + k[2:].upper().replace("-", "_") for k in _DROP}
+_DROP_ENV = {"SPECTER2_EMBED_" + k[2:].upper().replace("-", "_") for k in _DROP}
 
 DEVICE_FORMS = "auto, cpu, cuda or cuda:N (e.g. cuda:0)"
 _DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
@@ -123,10 +125,45 @@ def run_devices(spec: str, argv: list[str], shard_index: int | None, num_shards:
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-    failed = [c for c in codes if c not in (EXIT_OK, EXIT_INTERRUPTED)]
+    code, lines = combine_exit_codes(codes, devices)
+    for line in lines:
+        print(f"specter2: {line}", file=sys.stderr)
+    return code
+
+
+def combine_exit_codes(codes: list[int], devices: list[str]) -> tuple[int, list[str]]:
+    """The parent's exit code from its workers' (Popen: -N for a signal), and a line for each
+    worker that did not finish.
+
+    A worker's own error (2 usage, 3 input, 4 environment, 1 a bug) wins: rerunning would
+    not help. A worker ended by a signal (preempted, OOM-killed, kill -9) or interrupted (75)
+    makes 75: its committed work is kept and a rerun or requeue resumes it, as the README
+    promises SLURM scripts. 130 (a second Ctrl-C) stays 130.
+    """
+    lines = []
+    for i, c in enumerate(codes):
+        dev = devices[i] if i < len(devices) else "?"
+        if c < 0:
+            try:
+                name = signal.Signals(-c).name
+            except ValueError:
+                name = f"signal {-c}"
+            lines.append(
+                f"worker {i} ({dev}) was ended by {name}: its committed shards are kept; "
+                "rerun the same command to resume"
+            )
+        elif c not in (EXIT_OK, EXIT_INTERRUPTED):
+            lines.append(f"worker {i} ({dev}) failed with exit code {c} (see its message above)")
+        elif c == EXIT_INTERRUPTED:
+            lines.append(f"worker {i} ({dev}) was interrupted: rerun the same command to resume")
+    failed = [c for c in codes if c > 0 and c not in (EXIT_INTERRUPTED, EXIT_SECOND_INTERRUPT)]
     if failed:
-        return failed[0] if failed[0] > 0 else 1
-    return EXIT_INTERRUPTED if EXIT_INTERRUPTED in codes else EXIT_OK
+        return failed[0], lines
+    if EXIT_SECOND_INTERRUPT in codes:
+        return EXIT_SECOND_INTERRUPT, lines
+    if any(c < 0 or c == EXIT_INTERRUPTED for c in codes):
+        return EXIT_INTERRUPTED, lines
+    return EXIT_OK, lines
 
 
 def worker_device(dev: str, environ: dict[str, str]) -> tuple[str, dict[str, str]]:
@@ -181,4 +218,4 @@ def share_workers(cpus: int, devices: int) -> list[str]:
 
 def _names_workers(argv: list[str]) -> bool:
     given = any(a == "--workers" or a.startswith("--workers=") for a in argv)
-    return given or bool(os.environ.get("SPECTER2_WORKERS"))
+    return given or bool(os.environ.get("SPECTER2_EMBED_WORKERS"))

@@ -18,13 +18,14 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from .errors import UsageError
-from .merge import committed_shards, survivors
+from .errors import InputError, UsageError
+from .merge import committed_shards, survivors_of
 from .store.outdir import OutDir
 from .store.shards import (
     embedding_array,
@@ -56,32 +57,59 @@ class Embeddings:
 
 
 def read_embeddings(path: str | os.PathLike[str]) -> Embeddings:
-    """Every committed embedding of an OUTDIR, newest per id (see the module docstring)."""
+    """Every committed embedding of an OUTDIR, newest per id (see the module docstring), or
+    the rows of a file `specter2 merge` wrote."""
+    p = Path(path)
+    if p.is_file():
+        return _read_merged(p)
     out = OutDir(path)
     if not out.path.is_dir() or out.job() is None:
         raise UsageError(
-            f"{path}: not the output folder of `specter2 embed` (no _specter2/job.json)"
+            f"{path}: not the output folder of `specter2 embed` (no _specter2/job.json), "
+            "nor a file that `specter2 merge` wrote"
         )
     if not (out.path / "_SUCCESS").exists():
         log.warning("%s is not complete (no _SUCCESS): reading the rows committed so far", path)
     shards = list(committed_shards(out))
     if not shards:
         raise UsageError(f"{path} holds no committed embeddings")
-    surv = survivors(out, shards)
-    meta = shard_metadata(out.path / shards[0][1].files[-1])
+    return _read_shards(out.path, [(m.gen, sh.files) for m, sh in shards])
+
+
+def _read_merged(p: Path) -> Embeddings:
+    """The FILE.parquet, or FILE.npy + FILE.ids.parquet, that `specter2 merge` writes."""
+    if p.suffix == ".parquet" and not p.name.endswith(".ids.parquet"):
+        files = [p.name]
+    elif p.suffix == ".npy" and p.with_suffix(".ids.parquet").is_file():
+        files = [p.name, p.with_suffix(".ids.parquet").name]
+    else:
+        raise UsageError(
+            f"{p}: give an OUTDIR, a FILE.parquet or a FILE.npy (with FILE.ids.parquet beside "
+            "it) from `specter2 merge`"
+        )
+    return _read_shards(p.parent, [(0, files)])
+
+
+def _read_shards(folder: Path, shards: list[tuple[int, list[str]]]) -> Embeddings:
+    surv = survivors_of(folder, shards)
+    meta = shard_metadata(folder / shards[0][1][-1])
     ids: list[pa.Array] = []
     keys: list[np.ndarray] = []
     parts: list[np.ndarray] = []
     offset = 0
-    for (_m, sh), count in zip(shards, surv.counts, strict=True):
+    for (_gen, files), count in zip(shards, surv.counts, strict=True):
         mask = surv.keep[offset : offset + count]
         offset += count
         if not mask.any():
             continue
-        index = read_index(out.path, sh.files, ("id", "id_key")).filter(pa.array(mask))
+        index = read_index(folder, files, ("id", "id_key")).filter(pa.array(mask))
         ids.append(index.column("id").combine_chunks())
         keys.append(index.column("id_key").to_numpy())
-        emb = read_shard_embeddings(out.path, sh.files, mmap=True)
+        emb = read_shard_embeddings(folder, files, mmap=True)
+        if len(emb) != count:
+            raise InputError(
+                f"{folder / files[0]}: {len(emb)} vectors but {count} ids; the shard is damaged"
+            )
         parts.append(emb if mask.all() else np.asarray(emb[mask]))
     embeddings = parts[0] if len(parts) == 1 else np.concatenate(parts)
     id_array = pa.concat_arrays(ids)

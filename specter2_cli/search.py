@@ -50,7 +50,7 @@ class ShardRef:
 
 @dataclass
 class Corpus:
-    """What an OUTDIR holds: its model settings and its committed shards, newest generation first."""
+    """What an OUTDIR holds: its model settings and its committed shards, in input order."""
 
     path: Path
     model: dict[str, Any]
@@ -76,8 +76,9 @@ def open_corpus(path: Path) -> Corpus:
     shards: list[ShardRef] = []
     complete = (path / "_SUCCESS").exists()
     if job is not None:
-        for m in sorted(out.manifests(), key=lambda m: (-m.gen, m.rank)):
-            shards += [ShardRef(m.gen, list(sh.files), sh.rows) for sh in m.shards if sh.files]
+        from .merge import committed_shards
+
+        shards = [ShardRef(m.gen, list(sh.files), sh.rows) for m, sh in committed_shards(out)]
     else:
         # Shards copied without the _specter2/ state folder: every shard file counts.
         for p in sorted(path.glob("part*.parquet")):
@@ -210,32 +211,30 @@ def search_corpus(
 
     The score is the metric's value: the L2 distance (smallest first), the dot
     product or the cosine (largest first)."""
+    from .merge import survivors_of
+
     q = np.ascontiguousarray(queries, dtype=np.float32)
     m = q.shape[0]
     top = TopK(k, m)
-    dedupe = corpus.generations > 1
-    newer = np.zeros(0, np.uint64)  # sorted id keys of the (newer) generations already scanned
-    this_gen: list[np.ndarray] = []
-    gen = corpus.shards[0].gen
-    pos = 0
-    for shard in corpus.shards:
-        if shard.gen != gen:
-            newer = np.unique(np.concatenate([newer, *this_gen]))
-            this_gen, gen = [], shard.gen
-        for ids, keys, emb in _chunks(corpus.path, shard.files, m):
+    # merge's rule: each id once, the newest generation's first row (duplicates across
+    # ranks too, not only rows an --incremental run replaced)
+    surv = survivors_of(corpus.path, [(s.gen, s.files) for s in corpus.shards])
+    offset = pos = 0
+    for shard, count in zip(corpus.shards, surv.counts, strict=True):
+        keep = surv.keep[offset : offset + count]
+        offset += count
+        at = 0
+        for ids, _keys, emb in _chunks(corpus.path, shard.files, m):
             if emb.shape[1] != q.shape[1]:
                 raise UsageError(
                     f"{corpus.path} holds {emb.shape[1]}-dimensional embeddings but the query "
                     f"model makes {q.shape[1]}-dimensional ones; use the OUTDIR's base model"
                 )
-            scores = goodness(metric, q, emb)
-            if dedupe:  # a row re-embedded by a newer --incremental run is stale here
-                at = np.minimum(np.searchsorted(newer, keys), max(len(newer) - 1, 0))
-                stale = newer[at] == keys if len(newer) else np.zeros(len(keys), bool)
-                if stale.any():
-                    scores[:, stale] = -np.inf
-                this_gen.append(keys)
-            top.add(scores, ids, pos)
+            rows = np.flatnonzero(keep[at : at + emb.shape[0]])
+            at += emb.shape[0]
+            if len(rows) < emb.shape[0]:
+                emb, ids = emb[rows], ids.take(rows)
+            top.add(goodness(metric, q, emb), ids, pos)
             pos += emb.shape[0]
     return [[(i, shown(metric, v)) for i, v in hits] for hits in top.results()]
 

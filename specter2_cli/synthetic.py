@@ -272,8 +272,9 @@ def wordpiece_tokenizer(vocab_file: str | os.PathLike[str]) -> Any:
     (5.x takes the file as `vocab=` and silently ignores `vocab_file=`: every id [UNK])."""
     import inspect
 
-    from transformers import BertTokenizerFast
+    import transformers
 
+    BertTokenizerFast: Any = getattr(transformers, "BertTokenizerFast")  # noqa: B009 (lazy name in 5.x)
     params = inspect.signature(BertTokenizerFast.__init__).parameters
     key = "vocab_file" if "vocab_file" in params else "vocab"
     return BertTokenizerFast(**{key: str(vocab_file)}, do_lower_case=True)

@@ -323,7 +323,11 @@ def test_empty_input_and_blank_only_input(tiny_models: dict[str, Path], tmp_path
     empty.write_bytes(b"")
     blank = write_lines(tmp_path / "blank.jsonl", ["", "  ", "\t"], end=b"\r\n")
     for name, inputs in (("e", [empty]), ("b", [blank]), ("eb", [empty, blank])):
-        _, summary = embed(tiny_models, inputs, tmp_path / name)
+        # no record at all is a failed download until --allow-empty says otherwise
+        result, _ = embed(tiny_models, inputs, tmp_path / f"{name}-fail", expect=EXIT_INPUT)
+        assert "--allow-empty" in result.output
+        assert not (tmp_path / f"{name}-fail" / "_SUCCESS").exists()
+        _, summary = embed(tiny_models, inputs, tmp_path / name, "--allow-empty")
         assert summary is not None and summary["embedded"] == 0 and summary["rejected"] == 0
         assert pq.read_table(tmp_path / name).num_rows == 0
     src = write_lines(tmp_path / "one.jsonl", [good(1)])

@@ -231,11 +231,11 @@ def test_options_from_environment_variables_and_flags_win(
 ) -> None:
     src = write_jsonl(tmp_path / "in.jsonl", papers(12))
     env = {
-        "SPECTER2_SHARD_SIZE": "5",
-        "SPECTER2_BASE_MODEL": str(tiny_models["base"]),
-        "SPECTER2_ADAPTER_PATH": str(tiny_models["proximity"]),
-        "SPECTER2_PROGRESS": "0",
-        "SPECTER2_FORMAT": "npy",
+        "SPECTER2_EMBED_SHARD_SIZE": "5",
+        "SPECTER2_EMBED_BASE_MODEL": str(tiny_models["base"]),
+        "SPECTER2_EMBED_ADAPTER_PATH": str(tiny_models["proximity"]),
+        "SPECTER2_EMBED_PROGRESS": "0",
+        "SPECTER2_EMBED_FORMAT": "npy",
     }
     r = invoke(["embed", str(src), "-o", str(tmp_path / "env")], env=env)
     assert r.exit_code == EXIT_OK, r.output
@@ -245,7 +245,7 @@ def test_options_from_environment_variables_and_flags_win(
     assert r.exit_code == EXIT_OK, r.output
     assert shards(tmp_path / "flag") == 1
     help_text = invoke(["embed", "-h"]).output
-    assert "SPECTER2_SHARD_SIZE" in help_text and "SPECTER2_ADAPTER" in help_text
+    assert "SPECTER2_EMBED_SHARD_SIZE" in help_text and "SPECTER2_EMBED_ADAPTER" in help_text
     assert "<list[str]>" not in help_text and "Examples:" in help_text
 
 

@@ -16,7 +16,8 @@ app = typer.Typer(
     cls=EnvVarGroup,
     help="SPECTER2 embeddings for millions of scientific papers: streaming input, "
     "token-budget batching, resumable shards, SLURM arrays. Every option can also be set "
-    "as an environment variable SPECTER2_<OPTION> (e.g. SPECTER2_SHARD_SIZE); flags win.",
+    "as an environment variable of its subcommand, SPECTER2_<COMMAND>_<OPTION> (e.g. "
+    "SPECTER2_EMBED_SHARD_SIZE); flags win; --overwrite reads none.",
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,

@@ -1,9 +1,17 @@
-"""Conventions every command shares: SPECTER2_<OPTION> environment variables, --version
-with the versions that matter for a bug report, and dependency problems as exit 4."""
+"""Conventions every command shares: SPECTER2_<COMMAND>_<OPTION> environment variables,
+--version with the versions that matter for a bug report, and dependency problems as exit 4.
+
+A variable belongs to one subcommand (SPECTER2_EMBED_SHARD_SIZE, SPECTER2_MERGE_TO): one
+exported for a nightly `merge` never reaches `embed`. Options that destroy (--overwrite)
+read no variable at all: deleting work takes a flag on the command line.
+"""
 
 from __future__ import annotations
 
 import importlib
+import os
+import sys
+from collections.abc import Mapping
 from typing import Any
 
 from typer.core import TyperGroup
@@ -26,12 +34,24 @@ NEEDS = {
 OPTIONAL = {"adapters": "adapters==1.3.0"}
 
 
-def envvar_name(param: Any) -> str | None:
-    """SPECTER2_SHARD_SIZE for --shard-size; None for parameters without a long option."""
+# options that delete what exists: never from the environment
+NO_ENVVAR = {"overwrite"}
+# read by the launcher detection (Kubernetes indexed jobs), not as an option
+LAUNCHER_VARS = {"SPECTER2_NUM_SHARDS"}
+
+
+def _long_name(param: Any) -> str | None:
     longs = [o for o in getattr(param, "opts", []) if o.startswith("--")]
-    if not longs:
+    return longs[0][2:].upper().replace("-", "_") if longs else None
+
+
+def envvar_name(param: Any, command: str) -> str | None:
+    """SPECTER2_EMBED_SHARD_SIZE for `embed --shard-size`; None for parameters without a long
+    option and for destructive ones."""
+    name = _long_name(param)
+    if name is None or param.name in NO_ENVVAR:
         return None
-    return ENV_PREFIX + longs[0][2:].upper().replace("-", "_")
+    return f"{ENV_PREFIX}{command.upper().replace('-', '_')}_{name}"
 
 
 # readable metavars instead of <str>/<int>: by option name, else by type
@@ -71,8 +91,8 @@ def readable_metavar(p: Any) -> None:
         p.metavar = name
 
 
-def add_envvars(command: Any) -> None:
-    """Give every option of `command` (and its subcommands) its SPECTER2_<LONG_NAME>."""
+def add_envvars(command: Any, name: str) -> None:
+    """Give every option of subcommand `name` its SPECTER2_<NAME>_<LONG_NAME>."""
     for p in command.params:
         if p.param_type_name == "argument":
             p.metavar = p.metavar or (p.name or "").upper()
@@ -82,21 +102,51 @@ def add_envvars(command: Any) -> None:
             readable_metavar(p)
         # duck-typed: recent typer vendors its own click
         if p.param_type_name == "option" and p.envvar is None and p.name != "help":
-            name = envvar_name(p)
-            if name:
-                p.envvar = name
+            var = envvar_name(p, name)
+            if var:
+                p.envvar = var
                 p.show_envvar = True
-    for sub in getattr(command, "commands", {}).values():
-        add_envvars(sub)
+
+
+def unread_variables(commands: Mapping[str, Any], name: str, env: Mapping[str, str]) -> list[str]:
+    """Set SPECTER2_* variables that look meant for subcommand `name` but that it does not
+    read: a misspelt SPECTER2_<NAME>_*, SPECTER2_<NAME>_OVERWRITE, or the old shared
+    SPECTER2_<OPTION> form (another subcommand's variables are theirs, not named)."""
+    own = {p.envvar for p in commands[name].params if getattr(p, "envvar", None)}
+    prefix = f"{ENV_PREFIX}{name.upper().replace('-', '_')}_"
+    options = {
+        ENV_PREFIX + n
+        for cmd in commands.values()
+        for p in cmd.params
+        if p.param_type_name == "option" and (n := _long_name(p))
+    }
+    return sorted(
+        v
+        for v in env
+        if v not in own and v not in LAUNCHER_VARS and (v in options or v.startswith(prefix))
+    )
 
 
 class EnvVarGroup(TyperGroup):
-    """The top-level group: every subcommand's options read SPECTER2_* variables; flags win."""
+    """The top-level group: each subcommand's options read its own SPECTER2_<COMMAND>_*
+    variables (flags win); a variable it does not read is named in a warning, never used."""
 
     def make_context(self, *args: Any, **kwargs: Any) -> Any:
-        for cmd in self.commands.values():
-            add_envvars(cmd)
+        for name, cmd in self.commands.items():
+            add_envvars(cmd, name)
         return super().make_context(*args, **kwargs)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name, cmd, rest = super().resolve_command(ctx, args)
+        if name is not None and name in self.commands:
+            for var in unread_variables(self.commands, name, dict(os.environ)):
+                print(
+                    f"specter2: warning: {var} is set but `specter2 {name}` does not read it "
+                    f"(its variables are {ENV_PREFIX}{name.upper()}_<OPTION>; --overwrite "
+                    "reads none); ignoring it",
+                    file=sys.stderr,
+                )
+        return name, cmd, rest
 
 
 def _version_of(module: str) -> tuple[str, bool]:

@@ -211,7 +211,12 @@ def embed(
         typer.Option(help="fused: fast exact forward pass; reference: the adapters library's."),
     ] = Engine.auto,
     progress: Annotated[
-        bool, typer.Option("--progress/--no-progress", help="Progress bar or periodic log lines.")
+        bool,
+        typer.Option(
+            "--progress/--no-progress",
+            help="A progress bar on a terminal; --no-progress: periodic log lines instead "
+            "(off a terminal there are always log lines, every --log-every seconds).",
+        ),
     ] = True,
     log_every: Annotated[
         float, typer.Option(help="Seconds between log lines off a terminal.")
@@ -224,6 +229,14 @@ def embed(
         Preset | None,
         typer.Option(help="Id/title/abstract fields and id type of a known corpus."),
     ] = None,
+    allow_empty: Annotated[
+        bool,
+        typer.Option(
+            "--allow-empty",
+            help="An input without any record is a success (default: exit 3, no _SUCCESS: "
+            "an empty file is usually a failed download).",
+        ),
+    ] = False,
     inputs_from: Annotated[
         Path | None,
         typer.Option(help="Read input paths from this file, one per line (adds to INPUTS)."),
@@ -313,11 +326,12 @@ def embed(
             progress=progress and not quiet,
             log_every_s=log_every,
             max_reject_rate=max_reject_rate,
+            allow_empty=allow_empty,
             stop=stop,
             delimiter=delimiter,
         )
         summary = job.run()
-        report(summary.as_dict(), summary_json)
+        report(summary.as_dict(), summary_json, incremental)
         handlers.keep()
     faults.point("exit")
 
@@ -381,10 +395,19 @@ def apply_preset(fields: dict[str, Any], preset: str | None) -> dict[str, Any]:
     return out
 
 
-def report(d: dict[str, Any], path: Path | None) -> None:
+def report(d: dict[str, Any], path: Path | None, incremental: bool = False) -> None:
     from ..pipeline.progress import fmt_duration
 
-    if d["already_done"]:
+    if d["already_done"] and incremental:
+        log.info(
+            "nothing new: the input is unchanged since the run that embedded it; %s (rank %d "
+            "of %d) holds %d records",
+            d["outdir"],
+            d["rank"],
+            d["world"],
+            d["embedded"],
+        )
+    elif d["already_done"]:
         log.info(
             "nothing to do: %s (rank %d of %d) is already complete with %d records; "
             "use --incremental to add new records",

@@ -46,7 +46,12 @@ def export(
     setup_logging(quiet)
     m = check_metric(metric)
     backend_of(to)
-    info = write_index(read_embeddings(outdir), to, m, hnsw)
+    from ..index import id_map_path
+    from ..store.targets import refuse_inside, target_lock
+
+    refuse_inside(outdir, [to, id_map_path(to)], "--to")
+    with target_lock(to, f"export of {outdir}"):
+        info = write_index(read_embeddings(outdir), to, m, hnsw)
     logging.getLogger("specter2").info(
         "wrote %s (%s, %s, %s, %d vectors of %d) and %s.ids.parquet",
         to,

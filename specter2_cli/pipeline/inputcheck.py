@@ -11,7 +11,7 @@ naming the first shard whose input differs.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..errors import UsageError
@@ -58,6 +58,34 @@ def verify_committed(
         shard, digest = next(it, None), new_digest()
 
 
+def resume_checked(
+    stream: Iterable[tuple[Record | Rejected, Cursor]], inputs: list[InputFile], m: Manifest
+) -> Iterator[tuple[Record | Rejected, Cursor]]:
+    """A stream read from its start (stdin: it cannot seek), checked against the committed
+    shards' digests while it passes their part, then handed on from the committed cursor.
+
+    Piping other records, or the same ones in another order, is refused (UsageError) before
+    any of them is embedded: skipping the committed bytes unchecked would lose the ids that
+    moved into them."""
+    end = tuple(m.cursor or (0, 0))
+    checked = bool(m.shards) and all(sh.input_digest is not None for sh in m.shards)
+    it = iter(m.shards)
+    shard: ShardEntry | None = next(it, None) if checked else None
+    digest = new_digest()
+    for item, nxt in stream:
+        here = (item.file_index, item.pos)
+        while shard is not None and here >= tuple(shard.cursor):
+            _compare(shard, digest.hexdigest(), inputs)
+            shard, digest = next(it, None), new_digest()
+        if here >= end:
+            yield item, nxt
+        elif shard is not None:
+            digest.update(input_fingerprint(item))
+    while shard is not None:  # the stream ended inside the committed part
+        _compare(shard, digest.hexdigest(), inputs)
+        shard, digest = next(it, None), new_digest()
+
+
 def _compare(shard: ShardEntry, got: str, inputs: list[InputFile]) -> None:
     if got == shard.input_digest:
         return
@@ -67,5 +95,6 @@ def _compare(shard: ShardEntry, got: str, inputs: list[InputFile]) -> None:
     raise UsageError(
         f"the input changed under committed work: the records that {name} was made from "
         f"(up to position {pos} of {where}) are not the same any more. Restore the input "
-        "as it was, or pass --overwrite to start over (or use another output folder)."
+        "as it was (from stdin: pipe the same records in the same order), or pass "
+        "--overwrite to start over (or use another output folder)."
     )

@@ -11,7 +11,9 @@ uninterrupted run would.
 from __future__ import annotations
 
 import io
+import logging
 import os
+import stat
 import sys
 import time
 from collections.abc import Callable
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 from ..config import EmbedSettings
-from ..errors import UsageError
+from ..errors import InputError, UsageError
 from ..inputs import (
     InputFile,
     RecordValidator,
@@ -29,6 +31,7 @@ from ..inputs import (
     resolve_inputs,
 )
 from ..inputs.jsonl import PeekableStdin
+from ..inputs.resolve import InputList
 from ..launchers import RankInfo, detect_rank
 from ..model.tags import check_adapter_tag
 from ..store.manifest import ShardEntry
@@ -40,6 +43,8 @@ from .summary import RunSummary
 
 if TYPE_CHECKING:
     from ..model.encoder import Encoder
+
+log = logging.getLogger("specter2")
 
 
 @dataclass
@@ -57,6 +62,7 @@ class EmbedJob:
     progress: bool = False
     log_every_s: float = 30.0
     max_reject_rate: float | None = None
+    allow_empty: bool = False
     encoder: Encoder | None = None
     stop: StopFlag = field(default_factory=StopFlag)
     stdin: IO[bytes] | None = None
@@ -68,7 +74,10 @@ class EmbedJob:
         if not os.fspath(self.outdir).strip():
             raise UsageError("-o/--output is empty: name the output folder")
         check_adapter_tag(self.settings.model)  # before anything is written
-        files = resolve_inputs(self.inputs, self.delimiter)
+        refuse_special_files(self.inputs)
+        files = outside_outdir(
+            resolve_inputs(self.inputs, self.delimiter), self.inputs, self.outdir
+        )
         rank = detect_rank(self.shard_index, self.num_shards)
         progress = Progress(self.progress, self.log_every_s)
         progress.start(start_line(files, self.outdir, rank, self.settings))
@@ -83,20 +92,28 @@ class EmbedJob:
         out = OutDir(self.outdir)
         out.refuse_inputs_inside(files)
         out.refuse_foreign_files()
+        if self.overwrite and rank.world > 1:
+            raise UsageError(
+                "--overwrite with several ranks would let one rank delete another's work; "
+                "delete the output folder before submitting the job instead"
+            )
+        # the input is checked before --overwrite deletes anything: a failed download must
+        # not cost the embeddings it was meant to replace
+        self._refuse_empty_files(files)
+        id_type = self._check_inputs(files)
         if self.overwrite:
-            if rank.world > 1:
-                raise UsageError(
-                    "--overwrite with several ranks would let one rank delete another's work; "
-                    "delete the output folder before submitting the job instead"
-                )
+            if self.encoder is None:  # a typo in --base-model must not cost the old output
+                self.encoder = self._load_encoder()
             out.wipe()
         made = out.prepare_new()
-        id_type = self._check_inputs(files)
         if self.encoder is None and not out.exists():
             # load before claiming OUTDIR: a typo in --base-model must not pin the folder to it
             with out.removed_on_error(made):
                 self.encoder = self._load_encoder()
-        out.init_job(self._identity(id_type))
+        identity = self._identity(id_type)
+        if rank.world == 1:
+            out.forget_failed_start(identity, input_identity(files))
+        out.init_job(identity)
         # one rank reads all of its files from the start: a resumed run may find them changed
         # (a bad record fixed, a download replaced) and resumes if its committed input is not
         gen = out.join_generation(
@@ -110,6 +127,16 @@ class EmbedJob:
             return RankRun(self, files, rank, out, gen.gen, id_type, t0, progress).run()
         finally:
             lock.release()
+
+    def _refuse_empty_files(self, files: list[InputFile]) -> None:
+        """Every input file empty (a failed download): exit 3 before the model loads."""
+        if self.allow_empty or any(f.kind == "stdin" or f.size > 0 for f in files):
+            return
+        names = ", ".join(f.path for f in files[:3]) + (", ..." if len(files) > 3 else "")
+        raise InputError(
+            f"the input is empty ({names}: 0 bytes): a failed download? Nothing was written. "
+            "Check the input, or pass --allow-empty if an empty input is expected"
+        )
 
     def _check_inputs(self, files: list[InputFile]) -> str:
         """The job's id type; fails on unusable input before the model loads."""
@@ -149,3 +176,51 @@ class EmbedJob:
             "id_type": id_type,
             "compute_dtype": str(compute).replace("torch.", ""),
         }
+
+
+def refuse_special_files(paths: list[str]) -> None:
+    """A FIFO, socket or device given as an input file: refused before anything opens it.
+
+    The tool reads a file more than once (its format, its first records, a resumed run's
+    committed part); a named pipe gives its records once (the rest were lost) and, with no
+    writer, blocks the open beyond SIGTERM's reach."""
+    from ..inputs.expand import expand_paths
+
+    for p in expand_paths(paths).paths:
+        if p == "-":
+            continue
+        try:
+            mode = os.stat(p).st_mode
+        except OSError:
+            continue  # missing: reported with the other input checks
+        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+            kind = "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "not a regular file"
+            raise InputError(
+                f"{p}: is {kind}; the input is read more than once (to check its format and "
+                f"to resume), so give a regular file, or pipe the records to stdin: "
+                f"cat {p} | specter2 embed - ..."
+            )
+
+
+def outside_outdir(files: InputList, given: list[str], outdir: str | os.PathLike[str]) -> InputList:
+    """Files a folder or glob found inside OUTDIR (an OUTDIR inside an input folder) are the
+    tool's own output, not input: left out, so that the resume and later --incremental runs
+    see the input the first run saw. A file named one by one is kept (and refused later)."""
+    root = os.path.realpath(outdir)
+    named = {os.path.realpath(p) for p in given if p != "-" and os.path.isfile(p)}
+    keep, dropped = [], 0
+    for f in files:
+        real = os.path.realpath(f.path) if f.kind != "stdin" else ""
+        inside = real.startswith(root + os.sep)
+        if inside and real not in named:
+            dropped += 1
+            continue
+        keep.append(f)
+    if dropped and not keep:
+        raise InputError(
+            f"the inputs ({', '.join(given[:3])}) hold no file outside the output folder "
+            f"{outdir}: name the input files"
+        )
+    if dropped:
+        log.info("left out %d files inside the output folder %s (its own output)", dropped, outdir)
+    return InputList(keep, files.skipped)

@@ -62,7 +62,8 @@ class Progress:
     def start(self, line: str) -> None:
         """The start line, at once; then periodic lines off a terminal."""
         log.info("%s", line)
-        if self.enabled and not self.tty and self.every_s > 0:
+        # log lines wherever no bar is drawn: --no-progress turns off the bar, not the news
+        if not (self.enabled and self.tty) and self.every_s > 0:
             self._timer = threading.Thread(target=self._tick, name="specter2-progress", daemon=True)
             self._timer.start()
 

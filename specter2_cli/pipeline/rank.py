@@ -27,7 +27,7 @@ from ..store.outdir import OutDir
 from ..store.rejects import RejectsFile
 from ..store.shards import read_index
 from ..store.verify import drop_damaged
-from .inputcheck import verify_committed
+from .inputcheck import resume_checked, verify_committed
 from .progress import InputExtent, Progress
 from .runtime import log
 from .sink import ShardFormat, ShardSink
@@ -122,6 +122,7 @@ class RankRun:
         summary.fp32_reruns = encoder.stats.fp32_reruns - fp32_reruns
         summary.token_cap = encoder.token_cap
         summary.total_rows, summary.total_rejected = m.rows, m.rejected
+        self._refuse_empty()
         rejects = str(out.rejects_path(self.gen, m.rank, m.world))
         m.failed = reject_verdict(m.rows, m.rejected, self.job.max_reject_rate, rejects)
         if m.failed:
@@ -132,6 +133,25 @@ class RankRun:
         out.save_manifest(m)
         out.mark_success_if_complete(out.generations()[self.gen])
         return summary
+
+    def _refuse_empty(self) -> None:
+        """No record at all in this rank's input (a failed download, an empty file): a
+        failure, not a success with nothing in it, unless --allow-empty says it is fine. One
+        rank of several may own no record (EmbedJob checks that not all files are empty)."""
+        m = self.manifest
+        seen = sum(sh.rows + sh.rejected + sh.skipped for sh in m.shards)
+        seen += self.summary.deleted_citations
+        if seen or self.job.allow_empty or m.world > 1:
+            return
+        self.out.save_manifest(m)  # a failed start: the next run may change its settings
+        names = ", ".join(f.display for f in self.files[:3]) + (
+            ", ..." if len(self.files) > 3 else ""
+        )
+        raise InputError(
+            f"no records in the input ({names}): an empty file or a failed download? "
+            "Nothing was written. Check the input, or pass --allow-empty if an empty input "
+            "is expected"
+        )
 
     def _verify_committed_input(self, encoder: Encoder) -> None:
         """Refuse to resume on input that changed under the committed shards."""
@@ -197,9 +217,14 @@ class RankRun:
         )
         self.validator = validator  # counts records without a title / an abstract
         cursor = Cursor(*m.cursor) if m.cursor else None
-        stream = RecordStream(
-            self.files, plan_slices(self.files, m.rank, m.world), validator, cursor, self.job.stdin
-        )
+        slices = plan_slices(self.files, m.rank, m.world)
+        stream: Any
+        if cursor is not None and self.files[0].kind == "stdin":
+            # stdin cannot be re-read: its committed part is checked as it streams past
+            whole = RecordStream(self.files, slices, validator, None, self.job.stdin)
+            stream = resume_checked(whole, self.files, m)
+        else:
+            stream = RecordStream(self.files, slices, validator, cursor, self.job.stdin)
         previous = _previous_generations(self.out, self.gen) if self.job.incremental else None
         keep = RecordFilter(_committed_ids(self.out, m), previous)
         open_rows = m.shards[-1].open_rows if m.shards else 0

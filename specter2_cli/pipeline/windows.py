@@ -268,8 +268,11 @@ def run_stage(
 
 
 def next_message(q: queue.Queue[Message], stop: Callable[[], bool]) -> Message:
-    """The next message for the device loop, or End("stop") once a stop is requested."""
+    """The next message for the device loop, or End("stop") once a stop is requested (also
+    while windows are queued: an encoder that does not check the flag itself stops too)."""
     while True:
+        if stop():
+            return End("stop")
         try:
             return q.get(timeout=0.2)
         except queue.Empty:

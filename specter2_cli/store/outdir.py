@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -36,6 +37,8 @@ from .manifest import Generation, Manifest
 from .verify import DamagedOutput, covered, read_manifest, read_state
 
 STATE = "_specter2"
+
+log = logging.getLogger("specter2")
 
 # Every file this tool writes in OUTDIR matches one of these; nothing else is ever deleted.
 SHARD_FILE = re.compile(r"^\.?part(-g\d{4})?(-r\d{5})?-\d{5}\.(parquet|npy|ids\.parquet)(\.tmp)?$")
@@ -121,21 +124,46 @@ class OutDir:
     def exists(self) -> bool:
         return (self.state / "job.json").exists()
 
-    def wipe(self) -> None:
-        """--overwrite: remove what earlier runs wrote (only files this tool names)."""
+    def wipe(self) -> list[str]:
+        """--overwrite: remove what earlier runs wrote (only files this tool names), logging
+        each kind of file it deletes; the names it deleted."""
         if not self.path.exists():
-            return
+            return []
+        if self.state.is_dir() and not self.exists() and _foreign_state(self.state):
+            raise UsageError(
+                f"{self.state} exists but holds no job.json: it was not written by specter2 "
+                "(or its state was damaged); --overwrite deletes only a specter2 OUTDIR's "
+                "state, so move that folder away or choose another -o/--output"
+            )
         if self.state.exists():
             for p in self.state.glob("*.lock"):
                 if is_locked(p):
                     raise LockHeld(
                         f"{self.path} is being written by another process; not wiping it"
                     )
-        for p in self.path.iterdir():
-            if (SHARD_FILE.match(p.name) or OWN_FILE.match(p.name)) and p.is_file():
-                p.unlink()
+        deleted = sorted(
+            p.name
+            for p in self.path.iterdir()
+            if (SHARD_FILE.match(p.name) or OWN_FILE.match(p.name)) and p.is_file()
+        )
+        if not deleted and not self.state.exists():
+            return []
+        rows = _committed_rows(self)
+        for name in deleted:
+            (self.path / name).unlink()
         if self.state.exists():
             shutil.rmtree(self.state)
+        log.warning(
+            "--overwrite: deleted %d files of an earlier job from %s (%s%s; %d committed "
+            "records) and its state folder %s/",
+            len(deleted),
+            self.path,
+            ", ".join(deleted[:5]),
+            ", ..." if len(deleted) > 5 else "",
+            rows,
+            STATE,
+        )
+        return deleted
 
     def job(self) -> dict[str, Any] | None:
         p = self.state / "job.json"
@@ -163,6 +191,51 @@ class OutDir:
                 + "\nUse another output folder, repeat the original settings, "
                 "or pass --overwrite to start over."
             )
+
+    def holds_work(self) -> bool:
+        """Anything committed (a shard's rows, rejects or skips, a finished or failed rank),
+        or a process at work on a rank."""
+        if any(is_locked(p) for p in self.state.glob("*.lock")):
+            return True
+        return any(
+            m.done
+            or m.failed
+            or any(sh.files or sh.rows or sh.rejected or sh.skipped for sh in m.shards)
+            for m in self.manifests()
+        )
+
+    def forget_failed_start(self, identity: dict[str, Any], inputs: list[dict[str, Any]]) -> bool:
+        """A single-process run that failed before committing anything (a wrong adapter, a bad
+        first record) left only state: forget it, so that the corrected command, with other
+        settings or input, is not refused. True when it did."""
+        if not self.exists() or not self.manifests() or self.holds_work():
+            return False
+        gens = self.generations()
+        if any(g.world != 1 for g in gens):
+            return False  # ranks of an array may be starting right now
+        same_paths = bool(gens) and [d["path"] for d in gens[-1].inputs] == [
+            d["path"] for d in inputs
+        ]
+        if same_paths and not describe_differences(self.job() or {}, identity):
+            return False  # the same command again: it resumes (and checks its input)
+        names = sorted(
+            p.name
+            for p in self.state.iterdir()
+            if p.name == "job.json" or re.match(r"^(gen-\d{4}|g\d{4}-r\d{5})\.json$", p.name)
+        )
+        for name in names:
+            (self.state / name).unlink(missing_ok=True)
+        for p in self.path.glob("_rejects*.jsonl"):
+            if OWN_FILE.match(p.name) and p.stat().st_size == 0:
+                p.unlink()
+        fsync_dir(self.state)
+        log.warning(
+            "%s: the earlier run committed nothing; its settings and input record are "
+            "forgotten (%s)",
+            self.path,
+            ", ".join(names),
+        )
+        return True
 
     # generations -----------------------------------------------------------
 
@@ -293,6 +366,7 @@ class OutDir:
         """Remove temp files and uncommitted shards of this rank left by a killed run."""
         prefix = shard_name(gen, rank, world, 0)[:-5]  # "part-r00003-" for rank 3
         n = 0
+        swept: list[str] = []
         for p in self.path.iterdir():
             name = p.name
             bare = name.lstrip(".")
@@ -302,9 +376,19 @@ class OutDir:
                 continue  # another rank's or generation's shard
             p.unlink(missing_ok=True)
             n += 1
+            swept.append(name)
         for p in self.state.glob(f".{self.manifest_path(gen, rank).name}.tmp*"):
             with contextlib.suppress(OSError):
                 p.unlink()  # only this rank's: other ranks write theirs right now
+        if swept:
+            log.info(
+                "%s: removed %d uncommitted files an interrupted run left (%s%s); they are "
+                "written again",
+                self.path,
+                len(swept),
+                ", ".join(sorted(swept)[:5]),
+                ", ..." if len(swept) > 5 else "",
+            )
         return n
 
     def save_skipped(self, m: Manifest, index: int, keys: list[int]) -> str:
@@ -350,6 +434,19 @@ class OutDir:
             )
             return True
         return False
+
+
+def _foreign_state(state: Path) -> list[str]:
+    """What a state folder without job.json holds beyond a killed first run's leftovers."""
+    return [p.name for p in state.iterdir() if not p.name.startswith((".probe", ".job.json."))]
+
+
+def _committed_rows(out: OutDir) -> int:
+    """Records the OUTDIR's manifests list (for the log line of a wipe); 0 if unreadable."""
+    try:
+        return sum(sh.rows for m in out.manifests() for sh in m.shards)
+    except Exception:  # a damaged state is still wiped; the count is only for the log
+        return 0
 
 
 def _describe_input_change(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[str]:

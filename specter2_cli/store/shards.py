@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .. import faults
+from ..errors import InputError
 from .durable import output_error, publish
 
 INDEX_COLUMNS = ("id", "input_file", "input_pos", "text_hash", "id_key")
@@ -131,14 +132,17 @@ class ShardWriter:
         dim: int,
         out_dtype: str,
         metadata: dict[str, Any],
+        tmp_suffix: str = "",
     ) -> None:
+        """`tmp_suffix` makes the temp names unique to this process (files outside an OUTDIR,
+        where no rank owns the name); OUTDIR shards keep the fixed names a resume sweeps."""
         self.fmt, self.id_type, self.dim, self.out_dtype = fmt, id_type, dim, out_dtype
         self.rows = 0
         folder, name = stem.parent, stem.name
         self.final = folder / f"{name}.{fmt}"
-        self.tmp = folder / f".{name}.{fmt}.tmp"
+        self.tmp = folder / f".{name}.{fmt}.tmp{tmp_suffix}"
         self.ids_final = folder / f"{name}.ids.parquet"
-        self.ids_tmp = folder / f".{name}.ids.parquet.tmp"
+        self.ids_tmp = folder / f".{name}.ids.parquet.tmp{tmp_suffix}"
         self._pq: pq.ParquetWriter | None = None
         self._ids_pq: pq.ParquetWriter | None = None
         self._npy: Any = None
@@ -249,16 +253,31 @@ def read_index(
 ) -> pa.Table:
     """The index columns of one committed shard (from the .parquet or the .ids.parquet)."""
     src = next((f for f in files if f.endswith(".ids.parquet")), files[0])
-    return pq.read_table(outdir / src, columns=list(columns))
+    try:
+        return pq.read_table(outdir / src, columns=list(columns))
+    except (OSError, pa.ArrowException, ValueError) as e:
+        raise _unreadable(outdir / src, e) from None
 
 
 def read_shard_embeddings(outdir: Path, files: list[str], mmap: bool = True) -> np.ndarray:
     """The [n, dim] embeddings of one committed shard (memory-mapped for .npy)."""
     npy = next((f for f in files if f.endswith(".npy")), None)
-    if npy is not None:
-        return np.load(outdir / npy, mmap_mode="r" if mmap else None, allow_pickle=False)
-    col = pq.read_table(outdir / files[0], columns=["embedding"]).column("embedding")
+    try:
+        if npy is not None:
+            return np.load(outdir / npy, mmap_mode="r" if mmap else None, allow_pickle=False)
+        col = pq.read_table(outdir / files[0], columns=["embedding"]).column("embedding")
+    except (OSError, pa.ArrowException, ValueError) as e:
+        raise _unreadable(outdir / (npy or files[0]), e) from None
     return fixed_list_to_numpy(col)
+
+
+def _unreadable(path: Path, e: Exception) -> InputError:
+    """A shard that cannot be read (deleted, cut short, not ours): exit 3, naming it."""
+    return InputError(
+        f"{path}: cannot read this shard ({type(e).__name__}: {e}); it is missing or damaged. "
+        "`specter2 status` on its folder names damaged shards; rerunning the embed command "
+        "re-embeds them"
+    )
 
 
 def fixed_list_to_numpy(col: pa.ChunkedArray | pa.FixedSizeListArray) -> np.ndarray:
