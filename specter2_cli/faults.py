@@ -4,7 +4,8 @@
 SIGKILL the N-th time it reaches `point` (`point:N:TERM` sends itself SIGTERM instead,
 `point:N:USR1` SIGUSR1: a real signal at an exact place); `SPECTER2_FAULT=delay:SECONDS` sleeps at
 every batch instead, so that a test can signal a job that is still running.
-Points: batch, forward, write, shard_write, after_rename, manifest, exit (CLI, after the run).
+Points: batch, forward, copy, copy_back, fp32_copy (device memory), write, shard_write,
+after_rename, manifest, exit (CLI, after the run).
 
 In-process tests use `injected(point, hook)`: the hook runs at that point with
 the point's details and may raise (a full disk, an out-of-memory error).

@@ -86,6 +86,9 @@ def run_devices(spec: str, argv: list[str], shard_index: int | None, num_shards:
         from .config import default_workers
 
         base += share_workers(default_workers() + 1, d)
+    # each worker sees its own GPU only (a usage error here, before any worker starts)
+    placed = [worker_device(dev, {k: v for k, v in os.environ.items() if k not in _DROP_ENV})
+              for dev in devices]  # fmt: skip
     procs: list[subprocess.Popen[bytes]] = []
 
     def forward(signum: int, frame: Any) -> None:
@@ -96,7 +99,7 @@ def run_devices(spec: str, argv: list[str], shard_index: int | None, num_shards:
     # before the workers start: a signal in between is forwarded, not lost
     old = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)}
     parent = os.getpid()
-    for i, dev in enumerate(devices):
+    for i, (dev, env) in enumerate(placed):
         cmd = [
             sys.executable,
             "-m",
@@ -112,7 +115,6 @@ def run_devices(spec: str, argv: list[str], shard_index: int | None, num_shards:
         # own session: a terminal's Ctrl-C reaches the workers once, through forward();
         # and a SIGTERM from the kernel when the parent dies, even by kill -9 (they commit
         # their finished work and exit, so a rerun is not locked out)
-        env = {k: v for k, v in os.environ.items() if k not in _DROP_ENV}
         procs.append(
             subprocess.Popen(
                 cmd, start_new_session=True, env=env, preexec_fn=lambda: _die_with(parent)
@@ -162,6 +164,39 @@ def combine_exit_codes(codes: list[int], devices: list[str]) -> tuple[int, list[
     if any(c < 0 or c == EXIT_INTERRUPTED for c in codes):
         return EXIT_INTERRUPTED, lines
     return EXIT_OK, lines
+
+
+def worker_device(dev: str, environ: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """(--device, environment) for the worker of `dev`: a GPU worker sees only its own GPU.
+
+    `cuda:N` names the N-th GPU this process sees, so the worker gets
+    CUDA_VISIBLE_DEVICES set to that one entry of ours (physical index, UUID or MIG id
+    alike) and runs on `cuda:0`, the only device it has: no CUDA context, stream or
+    pinned buffer of the worker can land on another worker's GPU.
+    """
+    if not dev.startswith("cuda"):
+        return dev, dict(environ)
+    index = int(dev.partition(":")[2] or 0)
+    visible = environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is None:
+        chosen = str(index)
+    else:
+        entries = [e.strip() for e in visible.split(",") if e.strip()]
+        if "-1" in entries:  # CUDA ignores the entries from an invalid one on
+            entries = entries[: entries.index("-1")]
+        if index >= len(entries):
+            shown = len(entries)
+            raise UsageError(
+                f"--devices names {dev}, but CUDA_VISIBLE_DEVICES={visible!r} leaves this "
+                f"process {shown} GPU(s) (cuda:0 to cuda:{shown - 1}); name only those"
+                if shown
+                else f"--devices names {dev}, but CUDA_VISIBLE_DEVICES={visible!r} hides "
+                "every GPU from this process"
+            )
+        chosen = entries[index]
+    env = dict(environ)
+    env["CUDA_VISIBLE_DEVICES"] = chosen
+    return "cuda:0", env
 
 
 def _die_with(parent: int) -> None:

@@ -50,6 +50,8 @@ def reference(text: str, dim: int = 8, max_length: int = 64) -> np.ndarray:
 class FakeStats:
     batches: int = 0
     rows: int = 0
+    oom_splits: int = 0
+    fp32_reruns: int = 0
     first_batch_s: float | None = None
 
 
@@ -73,6 +75,10 @@ class FakeEncoder:
     stats: FakeStats = field(default_factory=FakeStats)
     windows: list[int] = field(default_factory=list)  # rows per submitted window
     batch_shapes: list[tuple[int, int]] = field(default_factory=list)
+    token_cap: int | None = None
+
+    def batch_budget(self, budget: int) -> int:
+        return budget
 
     def submit(self, packing: Packing, n_rows: int, should_stop: Any = None) -> np.ndarray:
         out = np.zeros((n_rows, self.hidden_size), np.float32)

@@ -107,13 +107,15 @@ def test_output_folder_not_writable_is_an_environment_error(
 
 
 def blow_up(enc: Encoder) -> None:
-    """Scale the FFN up-projections so that float16 activations overflow (|x| > 65504)."""
+    """Scale the FFN up-projections so that float16 activations overflow (|x| > 65504),
+    in the float32 master weights of the rerun too."""
     import torch
 
     with torch.no_grad():
-        for name, p in enc._forward.named_parameters():
-            if name.endswith("inter_weight"):
-                p.mul_(3e5)
+        for module in (enc._forward, enc.fp32_master):
+            for name, p in module.named_parameters() if module is not None else ():
+                if name.endswith("inter_weight"):
+                    p.mul_(3e5)
 
 
 def test_fp16_overflow_is_rerun_in_fp32(tiny_models: dict[str, Path], tmp_path: Path) -> None:
@@ -146,15 +148,18 @@ def test_out_of_memory_batches_are_split_with_the_same_results(
 
     from specter2_cli import faults
 
-    def small_batches_only(rows: int) -> None:
+    def small_batches_only(rows: int, **_: object) -> None:
         if rows > 2:
             raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
 
     papers = list(synthetic_papers(9, seed=8, mean_words=6, sd_words=2))
     texts = [paper_text(p) for p in papers]
     before = encoder.stats.oom_splits
-    with faults.injected("forward", small_batches_only):
-        got = encoder.embed_texts(texts, batch_tokens=8192)
+    try:
+        with faults.injected("forward", small_batches_only):
+            got = encoder.embed_texts(texts, batch_tokens=8192)
+    finally:
+        encoder.token_cap = None  # the module's encoder: later tests get full batches
     assert encoder.stats.oom_splits > before
     ref = model_card_embeddings(tiny_models["base"], tiny_models["proximity"], "proximity", texts)
     np.testing.assert_allclose(got, ref, atol=1e-5)

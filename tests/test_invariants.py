@@ -340,3 +340,16 @@ def test_success_only_when_every_rank_is_done(tmp_path: Path) -> None:
         embed_files([src], out, encoder=FakeEncoder(), shard_index=r, num_shards=3,
                     settings=EmbedSettings(model=FakeEncoder().settings))  # fmt: skip
     assert (out / "_SUCCESS").exists() and job_status(out).complete
+
+
+def test_a_users_file_named_like_the_merge_lock_is_left_alone(ranked: Any, tmp_path: Path) -> None:
+    out, _ = ranked
+    target = tmp_path / "m.parquet"
+    mine = tmp_path / ".m.parquet.specter2-lock"
+    mine.write_text("my notes\nline two\n")
+    with pytest.raises(UsageError, match="not written by specter2"):
+        merge(out, target)
+    assert mine.read_text() == "my notes\nline two\n" and not target.exists()
+    mine.unlink()
+    merge(out, target)
+    assert len(read_embeddings(target)) == 90 and not mine.exists()

@@ -51,6 +51,10 @@ class NullEncoder:
     on_batch: Any = None
     revisions: dict[str, str | None] = field(default_factory=dict)
     stats: EncoderStats = field(default_factory=EncoderStats)
+    token_cap: int | None = None
+
+    def batch_budget(self, budget: int) -> int:
+        return budget
 
     def submit(self, packing: Any, n_rows: int, should_stop: Any = None) -> int:
         return n_rows

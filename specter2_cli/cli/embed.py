@@ -449,6 +449,11 @@ def report(d: dict[str, Any], path: Path | None, incremental: bool = False) -> N
             parts.append(f"{d['skipped_files']} files beside the data not read")
         if d["resumed_from_rows"]:
             parts.append(f"{d['resumed_from_rows']} already committed before this run")
+        if d.get("oom_splits"):
+            parts.append(f"{d['oom_splits']} batches split for device memory "
+                         f"(now at most {d['token_cap']} tokens; --batch-tokens sets it)")  # fmt: skip
+        if d.get("fp32_reruns"):
+            parts.append(f"{d['fp32_reruns']} recomputed in float32 after an fp16 overflow")
         log.info("done: %s", ", ".join(parts))
         log.info(
             "rank %d of %d now holds %d records (%d rejected) in %s",

@@ -41,6 +41,7 @@ from torch import nn
 
 from .seqbn import AdapterConfigError, SeqBnAdapter, effective_config
 from .unpad import Unpadded, linear, onednn_linear_ok, unpad
+from .varlen import Attention, Packed
 
 AdapterWeights = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -273,6 +274,26 @@ class _FusedLayer(nn.Module):
             ctx[row : row + rows] = out.reshape(rows, hidden)
             row += rows
         return self._attn_out_ffn(ctx, x0)
+
+    def forward_packed(self, x: torch.Tensor, p: Packed, attention: Attention) -> torch.Tensor:
+        """Full layer over a packed batch: [T, H] -> [T, H], attention told rows by cu_seqlens."""
+        tokens, hidden = x.shape
+        heads = self.num_heads
+        qkv = self._lin("qkv", x).view(tokens, 3, heads, hidden // heads)
+        q, k, v = qkv.unbind(1)  # each [T, heads, d], last dimension contiguous
+        ctx = attention(q, k, v, p.cu_seqlens, p.cu_seqlens, p.max_len, p.max_len)
+        return self._attn_out_ffn(ctx.reshape(tokens, hidden), x)
+
+    def forward_packed_cls(self, x: torch.Tensor, p: Packed, attention: Attention) -> torch.Tensor:
+        """Last layer over a packed batch, [CLS] rows only: [T, H] -> [B, H]."""
+        tokens, hidden = x.shape
+        heads = self.num_heads
+        d = hidden // heads
+        x0 = x[p.cls]
+        q = self._lin("q", x0).view(p.rows, heads, d)
+        k, v = self._lin("kv", x).view(tokens, 2, heads, d).unbind(1)
+        ctx = attention(q, k, v, p.cls_cu, p.cu_seqlens, 1, p.max_len)
+        return self._attn_out_ffn(ctx.reshape(p.rows, hidden), x0)
 
 
 def _base_linear(module: Any) -> nn.Linear:
@@ -509,3 +530,18 @@ class FusedBertEncoder(nn.Module):
         for layer in self.layers[:-1]:
             x = cast(_FusedLayer, layer).forward_unpadded(x, u)
         return cast(_FusedLayer, self.layers[-1]).forward_unpadded_cls(x, u)
+
+    def forward_packed(self, p: Packed, attention: Attention) -> torch.Tensor:
+        """CLS embeddings [B, hidden] of a packed batch (model/varlen.py), on the device
+        of the parameters; `attention` is `flash_attention` on a GPU, `reference_attention`
+        anywhere. The same arithmetic as `forward` on the padded batch."""
+        if p.max_len > self.max_positions:
+            raise ValueError(
+                f"sequence length {p.max_len} exceeds max_position_embeddings={self.max_positions}"
+            )
+        x = F.embedding(p.ids, self.word_embeddings) + self.token_type_embedding
+        x = x + self.position_embeddings[p.positions]
+        x = F.layer_norm(x, (self.hidden_size,), self.emb_ln_weight, self.emb_ln_bias, self.eps)
+        for layer in self.layers[:-1]:
+            x = cast(_FusedLayer, layer).forward_packed(x, p, attention)
+        return cast(_FusedLayer, self.layers[-1]).forward_packed_cls(x, p, attention)

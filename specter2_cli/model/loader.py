@@ -90,6 +90,13 @@ def resolve_device(device: str) -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UsageError(f"--device {device}: no CUDA device is available; use --device cpu")
+    if device.startswith("cuda:"):
+        index, count = torch.device(device).index or 0, torch.cuda.device_count()
+        if index >= count:
+            raise UsageError(
+                f"--device {device}: this process sees {count} GPU(s), cuda:0 to cuda:{count - 1}"
+            )
+        torch.cuda.set_device(index)  # before any CUDA work: no context on another GPU
     return device
 
 
@@ -159,15 +166,49 @@ def _load(settings: ModelSettings, device: str, dtype: str, engine: str) -> Enco
         adapter, revisions["adapter"] = _read_adapter(settings, model.config)
         tag = check_adapter_tag(settings)  # a Hub adapter downloaded just now
     model.eval()
-    model.to(device=dev, dtype=torch_dtype)
+    master = _fp32_master(model, adapter, engine, torch_dtype)  # before the weights convert
+    _to_device(model, dev, torch_dtype)
     if engine == "reference":  # the base model alone: the transformers forward pass
         chosen, forward = "reference", model
     else:
         chosen, forward = "fused", _fused(model, adapter)
-        forward = forward.to(device=dev, dtype=torch_dtype).eval()
-    return _encoder(
+        forward = _to_device(forward, dev, torch_dtype).eval()
+    enc = _encoder(
         tokenizer, model, forward, chosen, settings, dev, torch_dtype, dtype, revisions, tag
     )
+    enc.fp32_master = master
+    return enc
+
+
+def _fp32_master(model: Any, adapter: Any, engine: str, dtype: torch.dtype) -> Any:
+    """The forward module in float32 on the host, for recomputing rows that overflow in a
+    lower precision (model/encoder.py); None when computing in float32.
+
+    The fused one is built from the float32 CPU model before `model.to` converts it: it
+    shares the weights as loaded (converting replaces the model's tensors, not these), so
+    keeping it costs host memory the conversion would have freed, and no GPU memory.
+    """
+    import copy
+
+    import torch
+
+    if dtype == torch.float32:
+        return None
+    if engine == "reference":
+        return copy.deepcopy(model)
+    return _fused(model, adapter).eval()
+
+
+def _to_device(module: Any, dev: str, dtype: torch.dtype) -> Any:
+    """`module.to(dev, dtype)`; a device without room for the model is exit 4, not a traceback."""
+    from .encoder import MEMORY_ADVICE, DeviceMemoryError, is_out_of_memory
+
+    try:
+        return module.to(device=dev, dtype=dtype)
+    except Exception as e:
+        if not is_out_of_memory(e):
+            raise
+        raise DeviceMemoryError(f"{dev} has no room for the model. " + MEMORY_ADVICE) from None
 
 
 def _base_revision(settings: ModelSettings, model: Any) -> str | None:
@@ -285,10 +326,13 @@ def _load_reference(
         settings.adapter_source or "", revision=settings.adapter_revision
     )
     model.eval()
-    model.to(device=dev, dtype=torch_dtype)
-    return _encoder(
+    master = _fp32_master(model, None, "reference", torch_dtype)
+    _to_device(model, dev, torch_dtype)
+    enc = _encoder(
         tokenizer, model, model, "reference", settings, dev, torch_dtype, dtype, revisions, tag
     )
+    enc.fp32_master = master
+    return enc
 
 
 def import_adapters() -> Any:

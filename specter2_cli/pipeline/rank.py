@@ -105,6 +105,7 @@ class RankRun:
         summary.load_s = time.perf_counter() - self.t0
         progress.loaded()
         encoder.on_batch = progress.batch
+        oom_splits, fp32_reruns = encoder.stats.oom_splits, encoder.stats.fp32_reruns
         try:
             self._loop(encoder, sink, progress)
         finally:
@@ -117,6 +118,9 @@ class RankRun:
         summary.seconds = time.perf_counter() - self.t0
         summary.embed_s = summary.seconds - summary.load_s
         summary.first_batch_s = encoder.stats.first_batch_s
+        summary.oom_splits = encoder.stats.oom_splits - oom_splits
+        summary.fp32_reruns = encoder.stats.fp32_reruns - fp32_reruns
+        summary.token_cap = encoder.token_cap
         summary.total_rows, summary.total_rejected = m.rows, m.rejected
         self._refuse_empty()
         rejects = str(out.rejects_path(self.gen, m.rank, m.world))
@@ -255,7 +259,7 @@ class RankRun:
                 w,
                 encoder.tokenizer,
                 s.model.max_length,
-                budget,
+                encoder.batch_budget(budget),  # lowered once the device ran out of memory
                 s.max_batch_rows,
                 encoder.max_positions,
                 pool,
@@ -303,7 +307,7 @@ class RankRun:
         self, encoder: Encoder, sink: ShardSink, progress: Progress, windows: queue.Queue[Message]
     ) -> None:
         """One window in flight: window k+1 runs on the device while window k is written."""
-        from ..model.encoder import WindowAbandoned
+        from ..model.encoder import DeviceMemoryError, WindowAbandoned
 
         stop = self.job.stop
         inflight: tuple[Window, Pending | None] | None = None
@@ -320,12 +324,20 @@ class RankRun:
                 )
             except WindowAbandoned:
                 break
+            except DeviceMemoryError as e:
+                if inflight is not None:  # the window before it is computed: keep it
+                    self._finish(encoder, sink, progress, *inflight)
+                    sink.commit()
+                raise self._named(e, msg) from None
             progress.end_window(len(msg.rejects), msg.skipped)
             if inflight is not None:
                 self._finish(encoder, sink, progress, *inflight)
             inflight = (msg, handle)
         if inflight is not None:
-            self._finish(encoder, sink, progress, *inflight)
+            try:
+                self._finish(encoder, sink, progress, *inflight)
+            except DeviceMemoryError as e:
+                raise self._named(e, inflight[0]) from None
         if stop():
             sink.commit()
             m = self.manifest
@@ -333,6 +345,13 @@ class RankRun:
                 f"stopped by {stop.signal_name}: {m.rows} records committed in "
                 f"{len(m.shards)} shards; rerun the same command to resume"
             )
+
+    def _named(self, e: Any, w: Window) -> Any:
+        """A device memory error that names the record it is about, and what was kept."""
+        if e.row is not None and 0 <= e.row < len(w.records):
+            r = w.records[e.row]
+            e = e.for_record(f"{self.files[r.file_index].display}: {r.location}: id {r.id!r}")
+        return type(e)(f"{e}\n{_committed_note(self.manifest)}")
 
     def _finish(
         self,

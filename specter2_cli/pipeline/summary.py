@@ -30,6 +30,9 @@ class RunSummary:
     kernels: str = ""  # the fused engine's CPU kernels, e.g. "unpadded, oneDNN linears"
     device: str = ""
     first_batch_s: float | None = None
+    oom_splits: int = 0  # batches halved after the device ran out of memory
+    fp32_reruns: int = 0  # records recomputed in float32 after an fp16 overflow
+    token_cap: int | None = None  # the batch size (padded tokens) the device's memory allowed
     load_s: float = 0.0  # start until the model was loaded and the input checked
     embed_s: float = 0.0  # from then to the end: reading, embedding, writing
     total_rows: int = 0  # this rank's records in OUTDIR, as `specter2 status` counts them

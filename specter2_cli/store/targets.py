@@ -39,11 +39,29 @@ def temp_name(target: Path) -> Path:
     return target.with_name(f".{target.name}.tmp.{unique_suffix()}")
 
 
+def _written_by_a_lock(path: Path) -> bool:
+    """Empty, or the holder line RankLock writes: a file this tool made, safe to reuse."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(200)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return head == b"" or (head.startswith(b"pid ") and head.count(b"\n") <= 1)
+
+
 @contextlib.contextmanager
 def target_lock(target: Path, what: str) -> Iterator[None]:
     """An exclusive flock beside `target` while it is written: a second merge or export to
-    the same file is refused (exit 4) instead of interleaving with the first."""
-    lock_path = target.with_name(f".{target.name}.lock")
+    the same file is refused (exit 4) instead of interleaving with the first. A file of the
+    lock's name that the tool did not write is never truncated or removed."""
+    lock_path = target.with_name(f".{target.name}.specter2-lock")
+    if not _written_by_a_lock(lock_path):
+        raise UsageError(
+            f"{lock_path} exists and was not written by specter2; it would be used as the lock "
+            f"of {target}: move it away"
+        )
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         lock = RankLock(lock_path, f"{target} ({what})")
@@ -52,8 +70,20 @@ def target_lock(target: Path, what: str) -> Iterator[None]:
     except OSError as e:
         raise output_error(lock_path, e) from e
     try:
+        # the holder before us may have removed the file after we opened it: then our lock is
+        # on a name no one else sees, and a third writer could hold the new file's lock
+        try:
+            same = os.path.samestat(os.fstat(lock.fd), os.stat(lock_path))
+        except FileNotFoundError:
+            same = False
+        if not same:
+            raise LockHeld(
+                f"{target} ({what}) was being written by another process that just finished; "
+                "run the command again"
+            )
         yield
     finally:
         with contextlib.suppress(OSError):
-            lock_path.unlink()
+            if os.path.samestat(os.fstat(lock.fd), os.stat(lock_path)):
+                lock_path.unlink()
         lock.release()
