@@ -7,7 +7,8 @@ records/s of reading + JSON-parsing each from local disk and through the object-
 reader (best of --repeats, interleaved), with the number of GET requests a scan made; then
 records/s of the whole host path (`EmbedJob` with the device step replaced by nothing:
 read, validate, tokenize, sort, batch, write) over --host-records synthetic papers given
-as a local file and as an s3:// URL.
+as a local file and as an s3:// URL; then the start-up cost of resolving --resolve-files inputs (each file's
+format is sniffed from its first bytes) behind --latency-ms of added round trip.
 Then embeds by stand-in: --shards shards of [--rows, 768] float32, each "computed" for
 --compute-s seconds (default: as long as one upload) either waiting as a host waits on
 its GPU (--compute gpu-wait) or multiplying matrices on the CPU (--compute cpu), written
@@ -70,6 +71,8 @@ def main() -> None:
     ap.add_argument("--compute-s", type=float, default=0.0, help="0: as long as one upload")
     ap.add_argument("--compute", choices=["gpu-wait", "cpu"], default="gpu-wait")
     ap.add_argument("--host-records", type=int, default=8192)
+    ap.add_argument("--resolve-files", type=int, default=200)
+    ap.add_argument("--latency-ms", type=int, default=50)
     ap.add_argument("--workers", type=int, default=0, help="tokenizer threads (0: all CPUs)")
     args = ap.parse_args()
 
@@ -157,6 +160,7 @@ def main() -> None:
         )
 
         host_path(store, tmp, args)
+        resolve_startup(endpoint, args)
 
         # uploads overlapped with compute ------------------------------------
         rng = np.random.default_rng(0)
@@ -239,6 +243,39 @@ def main() -> None:
         )
     finally:
         proc.kill()
+
+
+def resolve_startup(endpoint: str, args: argparse.Namespace) -> None:
+    """Resolving --resolve-files inputs behind a store --latency-ms away (a fault proxy adds
+    the delay to every request): each file's start read one by one, and read ahead."""
+    import boto3
+
+    from specter2_cli.inputs.resolve import resolve_inputs
+    from specter2_cli.objstore import inputs as oi
+    from tests.s3server import start_proxy
+
+    client = boto3.session.Session().client("s3")
+    for i in range(args.resolve_files):
+        body = b'{"id": %d, "title": "t", "abstract": "a"}\n' % i * 20
+        client.put_object(Bucket="bench", Key=f"many/part_{i:04d}.jsonl", Body=body)
+    server, proxy = start_proxy(endpoint)
+    proxy.latency = args.latency_ms / 1000
+    os.environ["AWS_ENDPOINT_URL"] = proxy.url
+    plan = oi._plan_heads
+    try:
+        for ahead in (False, True):
+            oi._store.cache_clear()
+            oi._plan_heads = plan if ahead else (lambda *a: None)  # type: ignore[assignment]
+            t = time.perf_counter()
+            files = resolve_inputs(["s3://bench/many/"])
+            wall = time.perf_counter() - t
+            assert len(files) == args.resolve_files
+            how = "read ahead (16 at a time)" if ahead else "one file after another"
+            print(f"resolving {len(files)} inputs {args.latency_ms} ms away, {how}: {wall:.1f} s")
+    finally:
+        oi._plan_heads = plan
+        os.environ["AWS_ENDPOINT_URL"] = endpoint
+        server.shutdown()
 
 
 def host_path(store, tmp: Path, args: argparse.Namespace) -> None:  # type: ignore[no-untyped-def]

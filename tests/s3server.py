@@ -77,6 +77,7 @@ class FaultProxy:
     seen: list[tuple[str, str, bool]] = field(default_factory=list)  # method, path, signed
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
+    latency: float = 0.0  # seconds added to every request, like a store far away
     stalled: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
 
@@ -105,6 +106,8 @@ def start_proxy(upstream: str) -> tuple[ThreadingHTTPServer, FaultProxy]:
             n = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(n) if n else b""
             state.seen.append((self.command, self.path, "Authorization" in self.headers))
+            if state.latency:
+                time.sleep(state.latency)
             fault = state.take(self.command, self.path)
             if fault is not None and fault.stall:
                 state.stalled.set()

@@ -88,7 +88,7 @@ class GcsStore(ObjectStore):
                 out.append(ObjectInfo(key, int(fi.size), str(fi.mtime_ns), int(fi.mtime_ns or 0)))
         yield from sorted(out, key=lambda o: o.key)
 
-    def open_read(self, key: str, info: ObjectInfo | None = None) -> IO[bytes]:
+    def open_read(self, key: str, info: ObjectInfo | None = None, head: bytes = b"") -> IO[bytes]:
         try:
             return cast(IO[bytes], self.fs.open_input_file(self._path(key)))
         except OSError as e:
@@ -178,7 +178,7 @@ class HfStore(ObjectStore):
                 out.append(ObjectInfo(key, int(d.get("size") or 0), version, 0))
         yield from sorted(out, key=lambda o: o.key)
 
-    def open_read(self, key: str, info: ObjectInfo | None = None) -> IO[bytes]:
+    def open_read(self, key: str, info: ObjectInfo | None = None, head: bytes = b"") -> IO[bytes]:
         try:
             return cast(IO[bytes], self.fs.open(self._path(key), "rb", block_size=8 << 20))
         except Specter2Error:

@@ -51,6 +51,7 @@ class RangeReader(io.RawIOBase):
         transient: tuple[type[BaseException], ...] = (),
         attempts: int = 6,
         prefetch: bool = True,
+        head: bytes = b"",
     ) -> None:
         super().__init__()
         self.fetch = fetch
@@ -65,6 +66,7 @@ class RangeReader(io.RawIOBase):
         self.span = FIRST_SPAN
         self.requests = 0
         self.prefetch = prefetch
+        self.head = head  # the object's first bytes, fetched already: served from memory
         self._ahead: tuple[int, int, _Prefetch] | None = None
 
     def readable(self) -> bool:
@@ -126,6 +128,10 @@ class RangeReader(io.RawIOBase):
         sequential = self.body_end == pos and pos > 0
         self._drop()
         self.span = min(MAX_SPAN, self.span * 2) if sequential else FIRST_SPAN
+        if pos < len(self.head):
+            self.body = io.BytesIO(self.head[pos:])
+            self.body_pos, self.body_end = pos, len(self.head)
+            return self.body
         ahead, self._ahead = self._ahead, None
         data = None
         if ahead is not None and ahead[0] == pos and ahead[1] - pos >= want:

@@ -131,7 +131,7 @@ class S3Store(ObjectStore):
         except (bx.ClientError, bx.BotoCoreError) as e:
             raise self.error(e, prefix) from e
 
-    def open_read(self, key: str, info: ObjectInfo | None = None) -> IO[bytes]:
+    def open_read(self, key: str, info: ObjectInfo | None = None, head: bytes = b"") -> IO[bytes]:
         if info is None:
             info = self.info(key)
             if info is None:
@@ -150,7 +150,7 @@ class S3Store(ObjectStore):
                     "rerun (a resumed run checks that its committed input did not change)"
                 ) from None
 
-        raw = RangeReader(fetch, info.size, self.url(key), _transient())
+        raw = RangeReader(fetch, info.size, self.url(key), _transient(), head=head)
         return buffered(raw)
 
     # writing -----------------------------------------------------------

@@ -63,9 +63,15 @@ class ObjectStore:
         only those with no further "/" after the prefix)."""
         raise NotImplementedError
 
-    def open_read(self, key: str, info: ObjectInfo | None = None) -> IO[bytes]:
-        """A seekable binary file: sequential reads stream, seeks become range reads."""
+    def open_read(self, key: str, info: ObjectInfo | None = None, head: bytes = b"") -> IO[bytes]:
+        """A seekable binary file: sequential reads stream, seeks become range reads.
+        `head`: the object's first bytes (of version `info`), when already fetched."""
         raise NotImplementedError
+
+    def read_head(self, key: str, info: ObjectInfo, n: int) -> bytes:
+        """The object's first `n` bytes (fewer when it is shorter)."""
+        with self.open_read(key, info) as fh:
+            return fh.read(n)
 
     def read_bytes(self, key: str) -> bytes | None:
         info = self.info(key)
