@@ -187,14 +187,15 @@ def build_random_model(
     for k, name in enumerate(adapters):
         adapter_dir = root / f"specter2_{name}"
         gen = torch.Generator().manual_seed(seed + 1000 + k)
+        # saved as the Hub's are: save_adapter(dir, "[PRX]") names both the config and the
+        # tensors after the task tag, and the model card loads them with load_as="proximity"
         write_seq_bn_adapter(
             adapter_dir,
-            name,
+            HUB_TAGS.get(name, name),
             config,
             model_name=str(base_dir),
             weights=lambda shape, gen=gen: torch.randn(shape, generator=gen) * adapter_scale,
         )
-        set_adapter_tag(adapter_dir, HUB_TAGS.get(name))
         paths[name] = adapter_dir
     return paths
 
@@ -292,15 +293,46 @@ def randomize_layernorms(model: Any, seed: int = 0) -> None:
                 param.copy_(1.0 + 0.5 * noise if name.endswith("weight") else 0.5 * noise)
 
 
-def set_adapter_tag(adapter_dir: str | os.PathLike[str], tag: str | None) -> None:
-    """Set (or, with None, remove) the task tag ("name") in a saved adapter_config.json."""
-    cfg_path = Path(adapter_dir) / "adapter_config.json"
+def set_adapter_tag(
+    adapter_dir: str | os.PathLike[str], tag: str | None, saved_as: str | None = None
+) -> None:
+    """Set (or, with None, remove) the task tag ("name") in a saved adapter_config.json, and
+    rename the tensors to `saved_as` (default: the tag), as `save_adapter(dir, tag)` would
+    have written them; with neither, the tensors keep their name."""
+    folder = Path(adapter_dir)
+    cfg_path = folder / "adapter_config.json"
     cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
     if tag is None:
         cfg.pop("name", None)
     else:
         cfg["name"] = tag
     cfg_path.write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
+    new_name = saved_as if saved_as is not None else tag
+    if new_name is not None:
+        rename_adapter_tensors(folder, new_name)
+
+
+def rename_adapter_tensors(adapter_dir: str | os.PathLike[str], name: str) -> None:
+    """Rename `...output.adapters.OLD.adapter_*` to `...adapters.NAME.adapter_*` in every
+    weight file of a saved adapter folder."""
+    import re
+
+    import torch
+
+    key = re.compile(r"^(.*\.adapters\.)(.+?)(\.adapter_(?:down|up)\b.*)$")
+
+    def renamed(sd: dict[str, Any]) -> dict[str, Any]:
+        return {key.sub(lambda m: m.group(1) + name + m.group(3), k): v for k, v in sd.items()}
+
+    folder = Path(adapter_dir)
+    for f in ("adapter.safetensors", "pytorch_adapter.safetensors"):
+        if (folder / f).is_file():
+            from safetensors.torch import load_file, save_file
+
+            save_file(renamed(load_file(str(folder / f))), str(folder / f))
+    if (folder / "pytorch_adapter.bin").is_file():
+        sd = torch.load(folder / "pytorch_adapter.bin", weights_only=True)
+        torch.save(renamed(sd), folder / "pytorch_adapter.bin")
 
 
 def synthetic_papers(

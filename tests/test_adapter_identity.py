@@ -84,7 +84,7 @@ def test_adapter_config_without_name(
 ) -> None:
     """Without "name" the tensors' own adapter name must be the one loaded (--adapter)."""
     custom = Path(shutil.copytree(tiny_models["proximity"], tmp_path / "custom"))
-    set_adapter_tag(custom, None)
+    set_adapter_tag(custom, None, saved_as="proximity")
     args = [str(papers), "--base-model", str(tiny_models["base"]), "--adapter-path", str(custom)]
     embed([*args, "-o", str(tmp_path / "o")])
     assert metadata(tmp_path / "o")["adapter_tag"] is None
@@ -193,25 +193,29 @@ def test_search_refuses_shards_of_a_mislabelled_adapter(
     tiny_models: dict[str, Path], papers: Path, tmp_path: Path
 ) -> None:
     """Shards written before tags were checked say "proximity" but came from a query adapter."""
-    import torch
-
     custom = Path(shutil.copytree(tiny_models["adhoc_query"], tmp_path / "qry"))
-    weights = custom / "pytorch_adapter.bin"
-    sd = torch.load(weights, weights_only=True)
-    torch.save({k.replace(".adhoc_query.", ".untagged."): v for k, v in sd.items()}, weights)
     set_adapter_tag(custom, "untagged")  # embeds as proximity, as before the check
     out = tmp_path / "out"
     embed([str(papers), "-o", str(out), "--base-model", str(tiny_models["base"]),
            "--adapter-path", str(custom)])  # fmt: skip
-    set_adapter_tag(custom, "[QRY]")  # the folder as the Hub has it
+    sizes = {}
     for shard in out.glob("part-*.parquet"):  # metadata without adapter_tag (older shards)
         t = pq.read_table(shard)
         md = json.loads(t.schema.metadata[b"specter2"])
         md.pop("adapter_tag")
         pq.write_table(t.replace_schema_metadata({b"specter2": json.dumps(md)}), shard)
-    result = runner.invoke(
-        app, ["search", str(out), "graph", "--adapter-path", str(tiny_models["adhoc_query"])]
-    )
+        sizes[shard.name] = shard.stat().st_size
+    # an intact OUTDIR of that time: its commit records hold the sizes of these files
+    for record in (out / "_specter2").glob("g*-r*.json"):
+        m = json.loads(record.read_text())
+        for sh in m["shards"]:
+            sh["sizes"] = [sizes[f] for f in sh["files"]]
+        record.write_text(json.dumps(m, indent=1))
+    search = ["search", str(out), "graph", "--adapter-path", str(tiny_models["adhoc_query"])]
+    # intact: while the folder carries no task tag the shards are searched
+    assert runner.invoke(app, search).exit_code == 0
+    set_adapter_tag(custom, "[QRY]")  # the folder as the Hub has it
+    result = runner.invoke(app, search)
     assert result.exit_code == 2, result.output
     assert "tagged [QRY]" in result.output
 

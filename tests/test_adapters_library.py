@@ -198,3 +198,105 @@ def test_reference_engine_runs_the_library(tiny_models: dict[str, Path]) -> None
     assert np.abs(enc.embed_texts(PAPERS) - fused).max() <= 1e-5
     cfg = json.loads((tiny_models["proximity"] / "adapter_config.json").read_text())
     assert cfg["version"] == "adapters.1.3.0"
+
+
+HUB_TAGS = {"proximity": "[PRX]", "adhoc_query": "[QRY]"}
+HUB_TAGS |= {"classification": "[CLF]", "regression": "[RGN]"}
+
+
+@pytest.fixture(scope="module")
+def saved_by_library(tiny_models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Four adapters saved by adapters' own save_adapter under the Hub's task tags, as
+    SciRepEval trained them: the layout of allenai/specter2 and its siblings."""
+    root = tmp_path_factory.mktemp("saved")
+    model = adapters.AutoAdapterModel.from_pretrained(str(tiny_models["base"]))
+    gen = torch.Generator().manual_seed(11)
+    for tag in HUB_TAGS.values():
+        model.add_adapter(tag, config="seq_bn")
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if ".adapters." in n:
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
+    for name, tag in HUB_TAGS.items():
+        model.save_adapter(str(root / name), tag)
+    return root
+
+
+@pytest.mark.parametrize("name", ADAPTER_NAMES)
+def test_engine_loads_adapters_saved_under_their_tag(
+    tiny_models: dict[str, Path], tok: Any, saved_by_library: Path, name: str
+) -> None:
+    """The engine loads a save_adapter folder named by its tag, as load_adapter(load_as=...)."""
+    folder = saved_by_library / name
+    assert json.loads((folder / "adapter_config.json").read_text())["name"] == HUB_TAGS[name]
+    texts = QUERIES if name == "adhoc_query" else PAPERS
+    ref = _card(_library(tiny_models["base"], folder, name), tok, texts)
+    settings = ModelSettings(base_model=str(tiny_models["base"]), adapter=name,
+                             adapter_path=str(folder))  # fmt: skip
+    got = load_encoder(settings, device="cpu", dtype="float32").embed_texts(texts)
+    assert np.abs(got - ref).max() <= TOL  # _library checked that the adapter is active
+
+
+def test_synthetic_adapters_have_the_library_layout(
+    tiny_models: dict[str, Path], saved_by_library: Path
+) -> None:
+    """synthetic.py writes what save_adapter writes: same config, same tensor names."""
+    for name in ADAPTER_NAMES:
+        ours, theirs = tiny_models[name], saved_by_library / name
+        assert sorted(p.name for p in ours.iterdir()) == sorted(p.name for p in theirs.iterdir())
+        ours_cfg = json.loads((ours / "adapter_config.json").read_text())
+        theirs_cfg = json.loads((theirs / "adapter_config.json").read_text())
+        ours_cfg.pop("model_name"), theirs_cfg.pop("model_name")
+        assert ours_cfg == theirs_cfg
+        ours_sd = torch.load(ours / "pytorch_adapter.bin", weights_only=True)
+        theirs_sd = torch.load(theirs / "pytorch_adapter.bin", weights_only=True)
+        assert {k: v.shape for k, v in ours_sd.items()} == {
+            k: v.shape for k, v in theirs_sd.items()
+        }
+
+
+@pytest.mark.parametrize("config", [None, {}, [], "", 0, False])
+def test_empty_config_is_seq_bn_as_in_the_library(
+    tiny_models: dict[str, Path], tok: Any, tmp_path: Path, config: Any
+) -> None:
+    folder = _variant(tmp_path, tiny_models, seq_bn_config())
+    data = json.loads((folder / "adapter_config.json").read_text())
+    data["config"] = config
+    (folder / "adapter_config.json").write_text(json.dumps(data))
+    ref = _card(_library(tiny_models["base"], folder, "proximity"), tok, QUERIES)
+    assert np.abs(_engine(tiny_models, folder, QUERIES) - ref).max() <= TOL
+
+
+def test_reference_engine_refuses_config_missing_a_required_key(
+    tiny_models: dict[str, Path], tmp_path: Path
+) -> None:
+    """BnConfig(**config) raises TypeError inside adapters: exit 4 naming the file."""
+    from typer.testing import CliRunner
+
+    from specter2_cli.cli import app
+    from tests.helpers import write_jsonl
+
+    folder = _variant(tmp_path, tiny_models, seq_bn_config())
+    data = json.loads((folder / "adapter_config.json").read_text())
+    del data["config"]["mh_adapter"]
+    (folder / "adapter_config.json").write_text(json.dumps(data))
+    papers = write_jsonl(tmp_path / "p.jsonl", [{"id": 1, "title": "t", "abstract": "a"}])
+    out = tmp_path / "out"
+    args = ["embed", str(papers), "-o", str(out), "--no-progress", "--engine", "reference"]
+    args += ["--base-model", str(tiny_models["base"]), "--adapter-path", str(folder)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 4, result.output
+    assert f"--adapter-path {folder}" in result.output and "adapter_config.json" in result.output
+    assert "mh_adapter" in result.output and not out.exists()
+
+
+def test_bin_beside_safetensors_equals_the_library(
+    tiny_models: dict[str, Path], tok: Any, tmp_path: Path
+) -> None:
+    folder = _variant(tmp_path, tiny_models, seq_bn_config())
+    other = _variant(tmp_path / "s", tiny_models, seq_bn_config(), safetensors=True)
+    sd = torch.load(folder / "pytorch_adapter.bin", weights_only=True)
+    torch.save({k: v * 2 for k, v in sd.items()}, folder / "pytorch_adapter.bin")  # differ
+    (other / "adapter.safetensors").rename(folder / "adapter.safetensors")
+    ref = _card(_library(tiny_models["base"], folder, "proximity"), tok, QUERIES)
+    assert np.abs(_engine(tiny_models, folder, QUERIES) - ref).max() <= TOL

@@ -121,6 +121,7 @@ def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeHub:
 
     fake = FakeHub(tmp_path / "cache")
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
     monkeypatch.setattr(dl, "check_network", lambda: None)
     monkeypatch.setattr(dl, "repo_commit", fake.repo_commit)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake.snapshot_download)
@@ -230,8 +231,70 @@ def test_offline_environment_refuses_download(monkeypatch: pytest.MonkeyPatch) -
     assert "needs the network" in result.output
 
 
+def _hub_reading() -> bool:
+    """HF_HUB_OFFLINE as huggingface_hub computes it at import: its constants module run
+    afresh, outside sys.modules (the imported one keeps its import-time value)."""
+    import importlib.util
+
+    import huggingface_hub.constants as loaded
+
+    spec = importlib.util.spec_from_file_location("_fresh_hub_constants", loaded.__file__)
+    assert spec is not None and spec.loader is not None
+    fresh = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fresh)
+    return bool(fresh.HF_HUB_OFFLINE)
+
+
+@pytest.mark.parametrize(
+    ("hf_hub", "transformers"),
+    [(None, "1"), (None, "true"), (None, "0"), ("", "YES"), ("0", "1"), ("1", "0"),
+     ("on", None), (None, None), (" 1", None)],
+)  # fmt: skip
+def test_offline_variables_read_as_huggingface_hub_reads_them(
+    monkeypatch: pytest.MonkeyPatch, hf_hub: str | None, transformers: str | None
+) -> None:
+    for name, value in (("HF_HUB_OFFLINE", hf_hub), ("TRANSFORMERS_OFFLINE", transformers)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    assert hubmod.offline_requested() == _hub_reading()
+    if hubmod.offline_requested():
+        with pytest.raises(ModelLoadError, match=f"{hubmod.offline_variable()} is set"):
+            dl.check_network()
+
+
+def test_hub_mode_restores_transformers_offline_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """transformers 4.x copies the offline switch at import: imported inside an offline
+    block, it must not leave the rest of the process offline."""
+    import huggingface_hub.constants as constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    name = "transformers.utils.hub"
+    real = sys.modules.get(name)
+    fake: Any = type(sys)(name)
+    monkeypatch.delitem(sys.modules, name, raising=False)  # not imported yet
+    with hubmod.hub_mode(True):
+        assert constants.HF_HUB_OFFLINE is True
+        fake._is_offline_mode = constants.HF_HUB_OFFLINE  # what its import copies
+        sys.modules[name] = fake
+    assert constants.HF_HUB_OFFLINE is False and fake._is_offline_mode is False
+    assert "HF_HUB_OFFLINE" not in os.environ and "TRANSFORMERS_OFFLINE" not in os.environ
+    if real is not None and hasattr(real, "_is_offline_mode"):  # transformers 4.x, imported
+        monkeypatch.setitem(sys.modules, name, real)
+        monkeypatch.setattr(real, "_is_offline_mode", False)
+        from transformers.utils.hub import is_offline_mode
+
+        with hubmod.hub_mode(True):
+            assert is_offline_mode()
+        assert not is_offline_mode()
+
+
 def test_unreachable_hub_fails_fast(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
     for name in (
         "HTTPS_PROXY",
         "https_proxy",

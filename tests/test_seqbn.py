@@ -185,7 +185,8 @@ def test_legacy_names_and_null_config_read_as_seq_bn(
     ref = _embed(tiny_models, folder)
     _edit_weights(folder, lambda sd: [sd.__setitem__(k.replace(".adapters.", ".layer_text_task_adapters."), sd.pop(k)) for k in list(sd)])  # fmt: skip
     data = json.loads((folder / "adapter_config.json").read_text())
-    for config in (None, "seq_bn", "pfeiffer"):
+    # adapters' AdapterConfig.load reads any empty value ({}, [], "", 0, false) as no config
+    for config in (None, "seq_bn", "pfeiffer", {}, [], "", 0, False):
         data["config"] = config
         (folder / "adapter_config.json").write_text(json.dumps(data))
         assert np.array_equal(_embed(tiny_models, folder), ref)
@@ -224,3 +225,61 @@ def test_cli_refuses_with_exit_4_and_writes_nothing(
     assert result.exit_code == 4, result.output
     assert "original_ln_before=False" in result.output and str(folder) in result.output
     assert "Traceback" not in result.output and not out.exists()
+
+
+@pytest.mark.parametrize("content", ["[]", '"seq_bn"', "3", "null"])
+def test_config_file_that_is_not_an_object_exits_4(
+    tiny_models: dict[str, Path], tmp_path: Path, content: str
+) -> None:
+    folder = Path(shutil.copytree(tiny_models["proximity"], tmp_path / "odd"))
+    (folder / "adapter_config.json").write_text(content)
+    papers = write_jsonl(tmp_path / "p.jsonl", [{"id": 1, "title": "t", "abstract": "a"}])
+    out = tmp_path / "out"
+    args = ["embed", str(papers), "-o", str(out), "--no-progress"]
+    args += ["--base-model", str(tiny_models["base"]), "--adapter-path", str(folder)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 4, result.output
+    assert str(folder / "adapter_config.json") in result.output
+    assert "expected a JSON object" in result.output and not out.exists()
+
+
+def test_errors_name_the_adapter_chosen_by_name(
+    tiny_models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With --adapter NAME alone the Hub id is not an --adapter-path the user gave."""
+    from specter2_cli.errors import ModelLoadError
+    from specter2_cli.model import loader
+
+    def no_cache(repo_id: str, revision: str | None) -> str:
+        raise OSError(f"{repo_id} is not in the cache")
+
+    monkeypatch.setattr(loader, "hub_adapter_folder", no_cache)
+    settings = ModelSettings(base_model=str(tiny_models["base"]), adapter="adhoc_query")
+    with pytest.raises(ModelLoadError) as info:
+        load_encoder(settings, device="cpu", dtype="float32", offline=True)
+    assert "(--adapter adhoc_query (allenai/specter2_adhoc_query))" in str(info.value)
+    assert "--adapter-path" not in str(info.value).splitlines()[0]
+    broken = Path(shutil.copytree(tiny_models["adhoc_query"], tmp_path / "snapshot"))
+    data = json.loads((broken / "adapter_config.json").read_text())
+    data["config"] = "par_bn"
+    (broken / "adapter_config.json").write_text(json.dumps(data))
+    monkeypatch.setattr(loader, "hub_adapter_folder", lambda repo_id, revision: str(broken))
+    with pytest.raises(ModelLoadError) as info:
+        load_encoder(settings, device="cpu", dtype="float32", offline=True)
+    assert "(--adapter adhoc_query (allenai/specter2_adhoc_query))" in str(info.value)
+
+
+def test_bin_beside_safetensors_is_read_as_the_library_reads_it(
+    tiny_models: dict[str, Path], tmp_path: Path, base_config: Any
+) -> None:
+    """adapters' load_adapter reads pytorch_adapter.bin even beside an adapter.safetensors."""
+    other = _write(tmp_path / "other", base_config, seq_bn_config(), safetensors=True)
+    gen = torch.Generator().manual_seed(99)
+    folder = write_seq_bn_adapter(
+        tmp_path / "both", "proximity", base_config, "base",
+        lambda shape: torch.randn(shape, generator=gen) * 0.5, config=seq_bn_config(),
+    )  # fmt: skip
+    only_bin = _embed(tiny_models, folder)
+    shutil.copy(other / "adapter.safetensors", folder / "adapter.safetensors")
+    assert np.array_equal(_embed(tiny_models, folder), only_bin)
+    assert np.abs(_embed(tiny_models, other) - only_bin).max() > 1e-3  # the files differ

@@ -32,6 +32,7 @@ from .hub import (
     hub_reachable,
     is_environment_error,
     offline_requested,
+    offline_variable,
     uses_proxy,
     write_source_marker,
 )
@@ -111,9 +112,10 @@ def plan_downloads(adapters: Sequence[str] | None, revision: str | None = None) 
 def check_network() -> None:
     """Fail in seconds, not after a minute of retries, when the Hub cannot be reached."""
     if offline_requested():
+        name = offline_variable()
         raise ModelLoadError(
-            "HF_HUB_OFFLINE is set, but `specter2 download` needs the network: run it without "
-            "HF_HUB_OFFLINE on a machine that can reach the Hugging Face Hub (a login node)"
+            f"{name} is set, but `specter2 download` needs the network: run it without "
+            f"{name} on a machine that can reach the Hugging Face Hub (a login node)"
         )
     if uses_proxy():
         return  # a direct connection test says nothing about the proxy

@@ -37,9 +37,17 @@ def looks_like_path(source: str) -> bool:
     return source.startswith((".", "/", "~")) or os.sep in source.strip("/").replace("/", "", 1)
 
 
+def offline_variable() -> str | None:
+    """The variable that asks for offline mode, as huggingface_hub reads them: HF_HUB_OFFLINE,
+    or TRANSFORMERS_OFFLINE when the first is unset or empty; None when neither is true."""
+    name = "HF_HUB_OFFLINE" if os.environ.get("HF_HUB_OFFLINE") else "TRANSFORMERS_OFFLINE"
+    value = os.environ.get(name) or ""
+    return name if value.upper() in ("1", "ON", "YES", "TRUE") else None
+
+
 def offline_requested() -> bool:
-    """HF_HUB_OFFLINE is set to a true value in the environment."""
-    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    """HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) asks for offline mode."""
+    return offline_variable() is not None
 
 
 def endpoint() -> str:
@@ -72,20 +80,33 @@ def should_go_offline(sources: list[str], offline: bool) -> bool:
     return False
 
 
+# Module attributes that hold the offline switch once the module is imported:
+# huggingface_hub reads the variables at import, and transformers 4.x copies that value
+# into its own module at import (transformers.utils.hub.is_offline_mode returns the copy).
+_OFFLINE_FLAGS = (
+    ("huggingface_hub.constants", "HF_HUB_OFFLINE"),
+    ("transformers.utils.hub", "_is_offline_mode"),
+)
+
+
 @contextlib.contextmanager
 def hub_mode(offline: bool) -> Iterator[None]:
     """Within the block huggingface_hub and transformers use the local cache only (if
-    `offline`); the process's settings are restored afterwards."""
+    `offline`); the process's settings are restored afterwards, including in the modules
+    first imported inside the block (which read the offline variables set here)."""
     if not offline:
         yield
         return
     saved = {name: os.environ.get(name) for name in _OFFLINE_VARS}
+    outer = offline_requested()
     for name in _OFFLINE_VARS:
         os.environ[name] = "1"
-    constants = sys.modules.get("huggingface_hub.constants")
-    saved_constant = getattr(constants, "HF_HUB_OFFLINE", None)
-    if constants is not None:
-        constants.HF_HUB_OFFLINE = True  # type: ignore[attr-defined]
+    saved_flags: dict[tuple[str, str], Any] = {}
+    for module_name, attr in _OFFLINE_FLAGS:
+        module = sys.modules.get(module_name)
+        if module is not None and hasattr(module, attr):
+            saved_flags[module_name, attr] = getattr(module, attr)
+            setattr(module, attr, True)
     try:
         yield
     finally:
@@ -94,11 +115,10 @@ def hub_mode(offline: bool) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-        # imported inside the block, it read the variable set here: give it the outer value
-        constants = sys.modules.get("huggingface_hub.constants")
-        if constants is not None:
-            outer = saved_constant if saved_constant is not None else offline_requested()
-            constants.HF_HUB_OFFLINE = outer  # type: ignore[attr-defined]
+        for module_name, attr in _OFFLINE_FLAGS:
+            module = sys.modules.get(module_name)
+            if module is not None and hasattr(module, attr):
+                setattr(module, attr, saved_flags.get((module_name, attr), outer))
 
 
 # Libraries whose exceptions mean "the network, the Hub or the files", never a bug here.

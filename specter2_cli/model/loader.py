@@ -75,6 +75,11 @@ def check_local_adapter(path: str, hidden_size: int | None) -> None:
         cfg = json.loads((p / "adapter_config.json").read_text())
     except ValueError as e:
         raise ModelLoadError(f"{p / 'adapter_config.json'}: not valid JSON ({e})") from e
+    if not isinstance(cfg, dict):
+        raise ModelLoadError(
+            f"{p / 'adapter_config.json'}: expected a JSON object, found {type(cfg).__name__}; "
+            "use the adapter's original adapter_config.json (written by save_adapter)"
+        )
     size = cfg.get("hidden_size")
     if hidden_size is not None and size is not None and size != hidden_size:
         raise ModelLoadError(
@@ -115,7 +120,16 @@ def resolve_dtype(dtype: str, device: str) -> torch.dtype:
     return table[dtype]
 
 
-def _wrap_load_error(what: str, option: str, source: str, e: Exception) -> ModelLoadError:
+def adapter_label(settings: ModelSettings) -> str:
+    """How errors name the adapter: the folder or id given, or the Hub id --adapter chose."""
+    if settings.adapter_path:
+        return f"--adapter-path {settings.adapter_path}"
+    return f"--adapter {settings.adapter} ({settings.adapter_source})"
+
+
+def _wrap_load_error(
+    what: str, option: str, source: str, e: Exception, label: str | None = None
+) -> ModelLoadError:
     if is_local(source):
         hint = f"Check the folder {source}."
     else:
@@ -126,7 +140,8 @@ def _wrap_load_error(what: str, option: str, source: str, e: Exception) -> Model
             "--adapter-path."
         )
     reason = str(e).strip().rstrip(".")
-    return ModelLoadError(f"Cannot load {what} ({option} {source}): {reason}.\n{hint}")
+    label = label or f"{option} {source}"
+    return ModelLoadError(f"Cannot load {what} ({label}): {reason}.\n{hint}")
 
 
 def load_encoder(
@@ -284,15 +299,16 @@ def _read_adapter(settings: ModelSettings, config: Any) -> tuple[Any, str | None
         except Exception as e:
             if not is_environment_error(e):
                 raise
-            raise _wrap_load_error("the adapter", "--adapter-path", source, e) from e
+            raise _wrap_load_error(
+                "the adapter", "--adapter-path", source, e, adapter_label(settings)
+            ) from e
         commit = folder.name if len(folder.name) == 40 else None
     try:
         adapter = read_adapter(
             folder, settings.adapter, int(config.hidden_size), int(config.num_hidden_layers)
         )
     except AdapterConfigError as e:
-        label = f"--adapter-path {source}" if settings.adapter_path else f"--adapter {source}"
-        raise ModelLoadError(f"Cannot use the adapter ({label}): {e}") from e
+        raise ModelLoadError(f"Cannot use the adapter ({adapter_label(settings)}): {e}") from e
     return adapter, commit
 
 
@@ -404,12 +420,23 @@ def _load_adapter(model: Any, settings: ModelSettings, hidden: int) -> None:
         model.load_adapter(adapter, load_as=settings.adapter, set_active=True, **kw)
     except KeyError as e:  # adapters reads config keys without a check ("name", ...)
         raise _wrap_load_error(
-            "the adapter", "--adapter-path", adapter, ValueError(f"adapter_config.json lacks {e}")
+            "the adapter", "--adapter-path", adapter,
+            ValueError(f"adapter_config.json lacks {e}"), adapter_label(settings),
+        ) from e  # fmt: skip
+    except TypeError as e:  # a config missing a key BnConfig requires ("mh_adapter", ...)
+        reason = ValueError(
+            f'adapter_config.json\'s "config" cannot be built by the adapters library ({e}); '
+            "use the adapter's original adapter_config.json"
+        )
+        raise _wrap_load_error(
+            "the adapter", "--adapter-path", adapter, reason, adapter_label(settings)
         ) from e
     except Exception as e:
         if not (is_environment_error(e) or isinstance(e, RuntimeError)):
             raise
-        raise _wrap_load_error("the adapter", "--adapter-path", adapter, e) from e
+        raise _wrap_load_error(
+            "the adapter", "--adapter-path", adapter, e, adapter_label(settings)
+        ) from e
     active = list(model.active_adapters.flatten()) if model.active_adapters else []
     if settings.adapter not in active:
         raise ModelLoadError(

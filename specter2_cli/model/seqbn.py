@@ -39,8 +39,10 @@ if TYPE_CHECKING:
     import torch
 
 CONFIG_NAME = "adapter_config.json"
-# read in this order: safetensors (no pickle) before the .bin that adapters writes by default
-WEIGHT_FILES = ("adapter.safetensors", "pytorch_adapter.safetensors", "pytorch_adapter.bin")
+# read in adapters 1.3.0's order: load_adapter reads pytorch_adapter.bin (its default,
+# use_safetensors=False) even beside an adapter.safetensors; the .safetensors files only
+# when there is no .bin (adapters itself then fails). The .bin loads with weights_only=True.
+WEIGHT_FILES = ("pytorch_adapter.bin", "adapter.safetensors", "pytorch_adapter.safetensors")
 
 
 class AdapterConfigError(ValueError):
@@ -166,7 +168,7 @@ def effective_config(
 ) -> dict[str, Any]:
     """The BnConfig fields adapters 1.3.0 would build from the file's "config" value,
     checked against what the engine implements (AdapterConfigError otherwise)."""
-    if raw is None:
+    if not raw:  # null, {}, [], "", 0, false: adapters' AdapterConfig.load gives seq_bn's
         cfg = dict(SEQ_BN)
     elif isinstance(raw, str):
         if raw not in _NAMED_CONFIGS:
