@@ -44,9 +44,9 @@ def exit_on_error(command: F) -> F:
 
             if is_out_of_memory(e):
                 problem: Specter2Error = EnvironmentProblem(
-                    f"the GPU ran out of memory ({str(e).strip().splitlines()[0][:300]}). "
-                    "Free its memory held by other processes (see nvidia-smi), or run with "
-                    "--device cpu."
+                    f"out of memory ({str(e).strip().splitlines()[0][:300]}). Free memory "
+                    "held by other processes (nvidia-smi shows a GPU's), or lower "
+                    "--batch-tokens or --max-length."
                 )
             elif is_cuda_failure(e):
                 problem = cuda_failure("the GPU", e, "")
