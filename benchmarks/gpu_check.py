@@ -24,6 +24,7 @@ import copy
 import dataclasses
 import json
 import math
+import signal
 import sys
 import time
 import traceback
@@ -164,6 +165,8 @@ def main() -> int:
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {}
+    # gpu_check.sh's deadline sends SIGTERM: stop, but write what was measured so far
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped by SIGTERM (the time limit)"))
     try:
         run(args, report)
     except BaseException:
