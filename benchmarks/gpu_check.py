@@ -7,7 +7,8 @@ then measures, writing `gpu_check.json` and a readable `gpu_check.txt` under --o
 1. exactness: the fused engine on the GPU in float32 against the CPU in float32;
 2. fp16 and bf16 (varlen and padded attention) against GPU float32: cosine, NaN/inf;
 3. GPU-only papers/s of the varlen and padded engines (windows packed beforehand,
-   tokenization excluded) and peak GPU memory;
+   tokenization excluded) and the peak GPU memory of each run above what was allocated
+   before it (the weights of every loaded model);
 4. the out-of-memory policy on the real allocator: a memory cap that a default batch
    does not fit, the same vectors, the splits counted, the cap remembered; a record
    that fits nowhere is exit 4 (DeviceMemoryError), not a traceback;
@@ -23,6 +24,7 @@ import copy
 import dataclasses
 import json
 import math
+import signal
 import sys
 import time
 import traceback
@@ -81,6 +83,24 @@ def in_order(enc: Any, texts: list[str], window: int, budget: int) -> np.ndarray
     return encode(enc, windows(enc, texts, window, budget))
 
 
+def exactness_probe(tokenizer: Any, texts: list[str], n: int = 48) -> tuple[list[str], list[int]]:
+    """`n` texts spread over the token lengths of `texts`, the 8 longest always among them,
+    and at least one of 512 tokens (a long one is made if the corpus has none): the
+    truncation boundary is where a kernel or position bug shows."""
+    lengths = [min(512, len(ids)) for ids in tokenizer(texts, truncation=False)["input_ids"]]
+    order = sorted(range(len(texts)), key=lambda i: lengths[i])
+    longest = order[-8:]
+    rest = order[: -8 or None]
+    step = max(1, len(rest) // max(1, n - len(longest)))
+    chosen = rest[::step][: n - len(longest)] + longest
+    probe = [texts[i] for i in chosen]
+    got = [lengths[i] for i in chosen]
+    if 512 not in got:  # the corpus has no record that reaches the limit: add one
+        probe.append(texts[order[-1]] + " word" * 600)
+        got.append(512)
+    return probe, got
+
+
 def sync(dev: str) -> None:
     import torch
 
@@ -95,8 +115,11 @@ def timed(enc: Any, packed: list[tuple[Any, int]]) -> dict[str, Any]:
     cuda = enc.device.startswith("cuda")
     encode(enc, packed[:1])  # warm: kernels, cuBLAS handles, allocator
     sync(enc.device)
+    before = 0
     if cuda:
+        torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()  # every model loaded so far, this one included
     t = time.perf_counter()
     pending = None
     for p, n in packed:
@@ -117,7 +140,9 @@ def timed(enc: Any, packed: list[tuple[Any, int]]) -> dict[str, Any]:
         "papers_per_s": round(papers / s, 1),
         "tokens_per_s": round(real / s),
         "padding_efficiency": round(real / padded, 4),
-        "peak_gpu_mib": round(torch.cuda.max_memory_allocated() / 2**20) if cuda else 0,
+        # the run's own memory (activations, buffers), not the loaded models' weights
+        "peak_gpu_mib": round((torch.cuda.max_memory_allocated() - before) / 2**20) if cuda else 0,
+        "allocated_before_mib": round(before / 2**20),
         "kernels": enc.kernels,
     }
 
@@ -140,6 +165,8 @@ def main() -> int:
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {}
+    # gpu_check.sh's deadline sends SIGTERM: stop, but write what was measured so far
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped by SIGTERM (the time limit)"))
     try:
         run(args, report)
     except BaseException:
@@ -194,9 +221,13 @@ def run(args: argparse.Namespace, report: dict[str, Any]) -> None:
 
     # 1. exactness, float32: GPU against CPU, 48 records of all lengths (512 included)
     ecpu = load_encoder(settings, device="cpu", dtype="float32")
-    probe = sorted(texts[:2000], key=len)[::42][:48]
+    probe, probe_lengths = exactness_probe(e32.tokenizer, texts[:2000])
     ref_cpu = ecpu.embed_texts(probe)
-    report["fp32_gpu_vs_cpu"] = agreement(e32.embed_texts(probe), ref_cpu)
+    report["fp32_gpu_vs_cpu"] = agreement(e32.embed_texts(probe), ref_cpu) | {
+        "tokens_min": min(probe_lengths),
+        "tokens_max": max(probe_lengths),
+        "records_of_512_tokens": probe_lengths.count(512),
+    }
     print("fp32 GPU vs CPU", report["fp32_gpu_vs_cpu"], flush=True)
     del ecpu
 
@@ -297,6 +328,8 @@ def summary(r: dict[str, Any]) -> str:
         a = r["fp32_gpu_vs_cpu"]
         lines.append(
             f"fp32 GPU vs CPU: max abs diff {a['max_abs_diff']:.2e}, min cosine {a['cosine_min']:.8f}"
+            f" ({a['records']} records of {a['tokens_min']} to {a['tokens_max']} tokens,"
+            f" {a['records_of_512_tokens']} of 512)"
         )
     for name, a in r.get("drift_vs_fp32", {}).items():
         lines.append(
@@ -307,7 +340,8 @@ def summary(r: dict[str, Any]) -> str:
         if k.startswith("gpu_only_"):
             lines.append(
                 f"{k}: {v['papers_per_s']:,.0f} papers/s, {v['tokens_per_s']:,} tokens/s, "
-                f"peak {v['peak_gpu_mib']:,} MiB ({v['kernels']})"
+                f"peak {v['peak_gpu_mib']:,} MiB above the {v['allocated_before_mib']:,} MiB of "
+                f"loaded models ({v['kernels']})"
             )
     for k in ("oom_policy", "oom_single_record", "fp16_overflow", "master_weights"):
         if k in r:

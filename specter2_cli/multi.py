@@ -13,9 +13,10 @@ import re
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any
 
-from .errors import EXIT_INTERRUPTED, EXIT_OK, UsageError
+from .errors import EXIT_INTERRUPTED, EXIT_OK, EnvironmentProblem, UsageError
 from .launchers import detect_rank
 
 EXIT_SECOND_INTERRUPT = 130  # a second Ctrl-C: stopped without committing
@@ -53,7 +54,10 @@ def parse_devices(spec: str) -> list[str]:
 
         n = torch.cuda.device_count()
         if n == 0:
-            raise UsageError("--devices all: no CUDA device is visible")
+            raise EnvironmentProblem(
+                "--devices all: no CUDA device is visible to this process: check nvidia-smi, "
+                "the driver, and CUDA_VISIBLE_DEVICES"
+            )
         return [f"cuda:{i}" for i in range(n)]
     devices = [d.strip() for d in spec.split(",") if d.strip()]
     if not devices:
@@ -166,7 +170,15 @@ def combine_exit_codes(codes: list[int], devices: list[str]) -> tuple[int, list[
     return EXIT_OK, lines
 
 
-def worker_device(dev: str, environ: dict[str, str]) -> tuple[str, dict[str, str]]:
+def _gpu_count() -> int:
+    import torch
+
+    return torch.cuda.device_count()
+
+
+def worker_device(
+    dev: str, environ: dict[str, str], gpu_count: Callable[[], int] = _gpu_count
+) -> tuple[str, dict[str, str]]:
     """(--device, environment) for the worker of `dev`: a GPU worker sees only its own GPU.
 
     `cuda:N` names the N-th GPU this process sees, so the worker gets
@@ -178,7 +190,18 @@ def worker_device(dev: str, environ: dict[str, str]) -> tuple[str, dict[str, str
         return dev, dict(environ)
     index = int(dev.partition(":")[2] or 0)
     visible = environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is None:
+    if visible is None:  # every GPU of the node: check the index against how many there are
+        count = gpu_count()
+        if count == 0:
+            raise EnvironmentProblem(
+                f"--devices names {dev}, but no CUDA device is visible to this process: "
+                "check nvidia-smi, the driver, and CUDA_VISIBLE_DEVICES"
+            )
+        if index >= count:
+            raise UsageError(
+                f"--devices names {dev}, but this node has {count} GPU(s) "
+                f"(cuda:0 to cuda:{count - 1}); name only those"
+            )
         chosen = str(index)
     else:
         entries = [e.strip() for e in visible.split(",") if e.strip()]

@@ -23,6 +23,7 @@ from specter2_cli.config import EmbedSettings, ModelSettings
 from specter2_cli.errors import EnvironmentProblem
 from specter2_cli.model.encoder import (
     CudaOps,
+    DeviceFailure,
     DeviceMemoryError,
     DeviceOps,
     Encoder,
@@ -37,7 +38,7 @@ from specter2_cli.model.varlen import (
     varlen_support,
 )
 from specter2_cli.synthetic import synthetic_papers
-from specter2_cli.text import Tokenized, pack
+from specter2_cli.text import Tokenized, pack, tokenize
 from tests.helpers import paper_text, read_output, write_jsonl
 
 OOM = torch.OutOfMemoryError
@@ -257,8 +258,9 @@ def test_oom_while_copying_back_is_retried_then_exit_4(enc: Encoder) -> None:
     def other(**_: Any) -> None:
         raise RuntimeError("CUDA error: an illegal memory access was encountered")
 
-    with faults.injected("copy_back", other), pytest.raises(RuntimeError, match="illegal"):
+    with faults.injected("copy_back", other), pytest.raises(DeviceFailure, match="illegal") as e2:
         fresh(enc).embed_texts(texts)
+    assert e2.value.exit_code == 4
 
 
 # ------------------------------------------------------------------ fp16 overflow
@@ -527,11 +529,12 @@ def test_each_devices_worker_sees_only_its_own_gpu() -> None:
     from specter2_cli.multi import worker_device
 
     base = {"PATH": "/bin"}
-    assert worker_device("cuda:2", base) == (
+    four = {"gpu_count": lambda: 4}
+    assert worker_device("cuda:2", base, **four) == (
         "cuda:0",
         {"PATH": "/bin", "CUDA_VISIBLE_DEVICES": "2"},
     )
-    assert worker_device("cuda", base)[1]["CUDA_VISIBLE_DEVICES"] == "0"
+    assert worker_device("cuda", base, **four)[1]["CUDA_VISIBLE_DEVICES"] == "0"
     slurm = {"CUDA_VISIBLE_DEVICES": "4,5,7"}
     assert [worker_device(f"cuda:{i}", slurm)[1]["CUDA_VISIBLE_DEVICES"] for i in range(3)] == [
         "4",
@@ -581,3 +584,229 @@ def test_devices_workers_are_started_each_on_its_own_gpu(
     for i, (cmd, _) in enumerate(started):
         assert cmd[cmd.index("--device") + 1] == "cuda:0" and "--devices" not in cmd
         assert cmd[cmd.index("--shard-index") + 1 :][:3] == [str(i), "--num-shards", "2"]
+
+
+# ------------------------------------------------------------------ CUDA failures (exit 4)
+
+NO_KERNEL = "CUDA error: no kernel image is available for execution on the device"
+BUSY = "CUDA error: CUDA-capable device(s) is/are busy or unavailable"
+CUBLAS_INIT = "CUDA error: CUBLAS_STATUS_NOT_INITIALIZED when calling `cublasCreate(handle)`"
+
+
+@pytest.mark.parametrize("message", [NO_KERNEL, BUSY])
+def test_a_cuda_failure_is_exit_4_and_keeps_the_windows_done(
+    enc: Encoder, tmp_path: Path, message: str
+) -> None:
+    """An unsupported or busy GPU failing in the third window's forward pass: exit 4 naming
+    the device and what to check, not a traceback; the windows before it stay committed
+    and a rerun resumes after them."""
+    papers = list(synthetic_papers(60, seed=4, mean_words=8, sd_words=2))
+    corpus = write_jsonl(tmp_path / "p.jsonl", papers)
+    settings = EmbedSettings(model=enc.settings, sort_window=20, shard_size=20)
+    out = tmp_path / "out"
+    seen = {"batches": 0}
+
+    def fail_third_window(**_: Any) -> None:
+        seen["batches"] += 1
+        if seen["batches"] > 2:
+            raise torch.AcceleratorError(message) if message == BUSY else RuntimeError(message)
+
+    e = fresh(enc, device="cuda:3", _ops=FakeCuda(3))
+    with faults.injected("forward", fail_third_window), pytest.raises(DeviceFailure) as ei:
+        embed_files([str(corpus)], out, encoder=e, settings=settings)
+    msg = str(ei.value)
+    assert ei.value.exit_code == 4 and msg.startswith("cuda:3 failed running a batch"), msg
+    assert message in msg and ("nvidia-smi" in msg or "torch build" in msg), msg
+    assert "40 records" in msg, msg
+    assert len(read_output(out)) == 40
+    s = embed_files([str(corpus)], out, encoder=fresh(enc), settings=settings)
+    assert s.resumed_from_rows == 40 and len(read_output(out)) == 60
+
+
+def test_cublas_failing_to_start_is_out_of_memory(enc: Encoder) -> None:
+    """On a nearly full GPU cuBLAS fails to create its handle: split like any lack of memory."""
+    tok = tokenized([64] * 16, seed=2)
+    packing = pack(tok, 8 * 64, 8, 0)
+    want = fresh(enc).encode_packing(packing, 16)
+    calls = {"ooms": 0}
+
+    def cublas(rows: int, tokens: int, module: Any = None) -> None:
+        if tokens > 2 * 64:
+            calls["ooms"] += 1
+            raise RuntimeError(CUBLAS_INIT)
+
+    e = fresh(enc)
+    with faults.injected("forward", cublas):
+        got = e.encode_packing(packing, 16)
+    assert calls["ooms"] == e.stats.oom_splits == 2 and e.token_cap == 128
+    np.testing.assert_allclose(got, want, atol=1e-6, rtol=0)
+
+
+def test_cuda_failures_at_load_are_exit_4(monkeypatch: pytest.MonkeyPatch) -> None:
+    from specter2_cli.model.loader import _to_device, resolve_device
+
+    class Busy(torch.nn.Module):
+        def to(self, *a: Any, **k: Any) -> Any:
+            raise RuntimeError(BUSY)
+
+    with pytest.raises(DeviceFailure, match="cuda:1 failed taking the model") as ei:
+        _to_device(Busy(), "cuda:1", torch.float16)
+    assert ei.value.exit_code == 4 and "Exclusive_Process" in str(ei.value)
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(EnvironmentProblem, match="no CUDA device is available") as e2:
+        resolve_device("cuda")
+    assert e2.value.exit_code == 4
+
+    def set_device(index: int) -> None:
+        raise RuntimeError(BUSY)
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "set_device", set_device)
+    with pytest.raises(DeviceFailure, match="cuda:1 failed") as e3:
+        resolve_device("cuda:1")
+    assert e3.value.exit_code == 4
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (RuntimeError(NO_KERNEL), 4),
+        (RuntimeError(CUBLAS_INIT), 4),
+        (RuntimeError("CUDA driver initialization failed, you might not have a CUDA gpu."), 4),
+        (RuntimeError("shape mismatch"), None),
+    ],
+)
+def test_the_cli_maps_cuda_failures_to_exit_4(error: RuntimeError, code: int | None) -> None:
+    """A CUDA failure that reaches a command (outside the encoder's handling) is exit 4 with
+    a message; any other RuntimeError stays a bug (exit 1, traceback)."""
+    import typer
+
+    from specter2_cli.cli.common import exit_on_error
+
+    @exit_on_error
+    def command() -> None:
+        raise error
+
+    if code is None:
+        with pytest.raises(RuntimeError, match="shape mismatch"):
+            command()
+        return
+    with pytest.raises(typer.Exit) as ei:
+        command()
+    assert ei.value.exit_code == code
+
+
+# ------------------------------------------------------------------ int8, probes, copies
+
+
+def test_int8_reruns_overflowing_rows_from_the_unquantized_weights(
+    enc: Encoder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """--dtype int8: the float32 rerun uses the unquantized module (equal to the float32
+    encoder's vectors at 1e-6), not the int8 one again (about 1e-2 off here)."""
+    e8 = load_encoder(enc.settings, dtype="int8", engine="fused", device="cpu")
+    texts = [paper_text(p) for p in synthetic_papers(6, seed=8, mean_words=20, sd_words=5)]
+    want = fresh(enc).embed_texts(texts)
+    packing = pack(tokenize(e8.tokenizer, texts, 512), 4096, 64, 0)
+    result = torch.full((len(texts), e8.hidden_size), float("nan"))
+    with caplog.at_level("WARNING", logger="specter2"):
+        e8._rerun_fp32(packing, result, torch.ones(len(texts), dtype=torch.bool))
+    assert "widened" not in caplog.text
+    np.testing.assert_allclose(result.numpy(), want, atol=1e-6, rtol=0)
+    assert np.abs(e8.embed_texts(texts) - want).max() > 1e-4  # int8 itself differs
+
+
+def test_a_varlen_probe_that_ran_out_of_memory_is_asked_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from specter2_cli.model import varlen
+
+    answers: list[Any] = [OOM("CUDA out of memory (simulated)"), None]
+    calls = {"n": 0}
+
+    def probe(*_: Any) -> str | None:
+        calls["n"] += 1
+        answer = answers.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(varlen, "_known", {})
+    monkeypatch.setattr(varlen, "_probe", probe)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda dev: (9, 0))
+    assert "OutOfMemoryError" in str(varlen_support("cuda:0", torch.float16))
+    assert varlen_support("cuda:0", torch.float16) is None  # probed again, kernel works
+    assert varlen_support("cuda:0", torch.float16) is None and calls["n"] == 2  # remembered
+
+
+def test_split_parts_are_contiguous(enc: Encoder) -> None:
+    """Parts cut from a batch after an out-of-memory split are contiguous arrays: pinning a
+    strided view would go through a temporary copy and lose the copy/compute overlap."""
+    tok = tokenized([60, 50, 40, 30, 20, 10, 9, 8], seed=3)
+    (b,) = pack(tok, 8 * 64, 8, 0).batches
+    e = fresh(enc, token_cap=2 * 64)
+    parts = e._fit(b)
+    assert len(parts) > 1 and any(p.input_ids.shape[1] < b.input_ids.shape[1] for p in parts)
+    for p in parts:
+        assert p.input_ids.flags.c_contiguous
+        assert p.attention_mask is None or p.attention_mask.flags.c_contiguous
+
+
+class LateCopies(FakeCuda):
+    """A fake GPU whose device-to-host copies land only when the event is synchronized:
+    before that the host buffers hold stale values."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(index)
+        self.buffers: list[torch.Tensor] = []
+
+    def host_buffer(self, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        t = super().host_buffer(shape, dtype)
+        self.buffers.append(t)
+        return t
+
+    def done_event(self) -> Any:
+        landed = [(t, t.clone()) for t in self.buffers]
+        self.buffers = []
+        for t, _ in landed:
+            t.fill_(True if t.dtype == torch.bool else 7.0)
+        calls = self.calls
+
+        class Event:
+            def synchronize(self) -> None:
+                calls.append(("synchronize", -1))
+                for t, value in landed:
+                    t.copy_(value)
+
+        return Event()
+
+
+def test_results_are_read_only_after_the_event_passed(enc: Encoder) -> None:
+    texts = [paper_text(p) for p in synthetic_papers(10, seed=7, mean_words=10, sd_words=5)]
+    want = fresh(enc).embed_texts(texts)
+    gpu = LateCopies(2)
+    got = fresh(enc, device="cuda:2", _ops=gpu).embed_texts(texts)
+    assert ("synchronize", -1) in gpu.calls
+    np.testing.assert_allclose(got, want, atol=1e-6, rtol=0)
+
+
+def test_devices_are_checked_against_the_gpus_of_the_node(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """CUDA_VISIBLE_DEVICES unset: cuda:5 on a 1-GPU node is a usage error naming it; no GPU
+    at all is an environment problem (exit 4)."""
+    from specter2_cli.errors import UsageError
+    from specter2_cli.multi import parse_devices, worker_device
+
+    with pytest.raises(UsageError, match=r"cuda:5, but this node has 1 GPU\(s\) \(cuda:0 to"):
+        worker_device("cuda:5", {}, gpu_count=lambda: 1)
+    with pytest.raises(EnvironmentProblem, match="no CUDA device is visible") as ei:
+        worker_device("cuda:0", {}, gpu_count=lambda: 0)
+    assert ei.value.exit_code == 4
+    assert worker_device("cuda:0", {}, gpu_count=lambda: 1)[1]["CUDA_VISIBLE_DEVICES"] == "0"
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    with pytest.raises(EnvironmentProblem, match="--devices all") as e2:
+        parse_devices("all")
+    assert e2.value.exit_code == 4

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from ..errors import Specter2Error
+from ..errors import EnvironmentProblem, Specter2Error
 
 log = logging.getLogger("specter2")
 
@@ -39,5 +39,20 @@ def exit_on_error(command: F) -> F:
         except Specter2Error as e:
             typer.echo(f"specter2: error: {e}", err=True)
             raise typer.Exit(e.exit_code) from None
+        except RuntimeError as e:  # a CUDA failure outside the encoder's own handling
+            from ..model.encoder import cuda_failure, is_cuda_failure, is_out_of_memory
+
+            if is_out_of_memory(e):
+                problem: Specter2Error = EnvironmentProblem(
+                    f"out of memory ({str(e).strip().splitlines()[0][:300]}). Free memory "
+                    "held by other processes (nvidia-smi shows a GPU's), or lower "
+                    "--batch-tokens or --max-length."
+                )
+            elif is_cuda_failure(e):
+                problem = cuda_failure("the GPU", e, "")
+            else:
+                raise
+            typer.echo(f"specter2: error: {problem}", err=True)
+            raise typer.Exit(problem.exit_code) from None
 
     return wrapper  # type: ignore[return-value]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import ModelSettings
-from ..errors import ModelLoadError, UsageError
+from ..errors import EnvironmentProblem, ModelLoadError, UsageError
 from .encoder import Encoder
 from .hub import (
     hub_mode,
@@ -94,14 +94,21 @@ def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError(f"--device {device}: no CUDA device is available; use --device cpu")
+        raise EnvironmentProblem(
+            f"--device {device}: no CUDA device is available to this process (torch "
+            f"{torch.__version__}, built for CUDA {torch.version.cuda or 'none'}): check "
+            "nvidia-smi, the driver, and CUDA_VISIBLE_DEVICES; or use --device cpu"
+        )
     if device.startswith("cuda:"):
         index, count = torch.device(device).index or 0, torch.cuda.device_count()
         if index >= count:
             raise UsageError(
                 f"--device {device}: this process sees {count} GPU(s), cuda:0 to cuda:{count - 1}"
             )
-        torch.cuda.set_device(index)  # before any CUDA work: no context on another GPU
+        from .encoder import cuda_failures
+
+        with cuda_failures(device, "to become the current GPU"):
+            torch.cuda.set_device(index)  # before any CUDA work: no context on another GPU
     return device
 
 
@@ -191,7 +198,8 @@ def _load(settings: ModelSettings, device: str, dtype: str, engine: str) -> Enco
     enc = _encoder(
         tokenizer, model, forward, chosen, settings, dev, torch_dtype, dtype, revisions, tag
     )
-    enc.fp32_master = master
+    if master is not None:
+        enc.fp32_master = master
     return enc
 
 
@@ -215,15 +223,17 @@ def _fp32_master(model: Any, adapter: Any, engine: str, dtype: torch.dtype) -> A
 
 
 def _to_device(module: Any, dev: str, dtype: torch.dtype) -> Any:
-    """`module.to(dev, dtype)`; a device without room for the model is exit 4, not a traceback."""
-    from .encoder import MEMORY_ADVICE, DeviceMemoryError, is_out_of_memory
+    """`module.to(dev, dtype)`; a device without room for the model, or one that CUDA cannot
+    use (busy, unsupported, driver trouble), is exit 4, not a traceback."""
+    from .encoder import MEMORY_ADVICE, DeviceMemoryError, cuda_failures, is_out_of_memory
 
     try:
-        return module.to(device=dev, dtype=dtype)
+        with cuda_failures(dev, "taking the model"):
+            return module.to(device=dev, dtype=dtype)
     except Exception as e:
         if not is_out_of_memory(e):
             raise
-        raise DeviceMemoryError(f"{dev} has no room for the model. " + MEMORY_ADVICE) from None
+    raise DeviceMemoryError(f"{dev} has no room for the model. " + MEMORY_ADVICE)
 
 
 def _base_revision(settings: ModelSettings, model: Any) -> str | None:
@@ -244,7 +254,9 @@ def _encoder(
     tag: str | None,
 ) -> Encoder:
     int8 = None
-    if dtype == "int8":
+    master = None
+    if dtype == "int8":  # overflowing rows are rerun from the unquantized float32 module
+        master = forward
         forward, int8 = _int8(forward, chosen, tokenizer, settings)
     return Encoder(
         tokenizer=tokenizer,
@@ -258,6 +270,7 @@ def _encoder(
         revisions=revisions,
         adapter_tag=tag,
         int8=int8,
+        fp32_master=master,
         _forward=forward,
     )
 
@@ -347,7 +360,8 @@ def _load_reference(
     enc = _encoder(
         tokenizer, model, model, "reference", settings, dev, torch_dtype, dtype, revisions, tag
     )
-    enc.fp32_master = master
+    if master is not None:
+        enc.fp32_master = master
     return enc
 
 

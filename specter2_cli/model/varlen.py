@@ -20,7 +20,6 @@ used, so the padded path is chosen automatically where it is missing.
 
 from __future__ import annotations
 
-import functools
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -171,7 +170,9 @@ def _flash_op(
     return out[0]  # type: ignore[no-any-return]
 
 
-@functools.cache
+_known: dict[tuple[str, torch.dtype, int], str | None] = {}
+
+
 def varlen_support(device: str, dtype: torch.dtype, head_dim: int = 64) -> str | None:
     """None if `flash_attention` works on `device` in `dtype`; else why not (for the log).
 
@@ -179,24 +180,42 @@ def varlen_support(device: str, dtype: torch.dtype, head_dim: int = 64) -> str |
     (strided views of a fused Q/K/V projection, a last-layer query per row) and compared
     with `reference_attention`, so a torch build without the kernel, an older GPU, or a
     layout the kernel refuses all fall back to the padded path instead of failing later.
+    The answer is remembered for the process, except a probe that ran out of memory: that
+    says nothing about the kernel, and the next encoder asks again.
     """
-    dev = torch.device(device)
+    key = (device, dtype, head_dim)
+    if key in _known:
+        return _known[key]
+    reason, lasting = _support(torch.device(device), dtype, head_dim)
+    if lasting:
+        _known[key] = reason
+    return reason
+
+
+def _support(dev: torch.device, dtype: torch.dtype, head_dim: int) -> tuple[str | None, bool]:
+    """(why not, or None; whether the answer holds for the rest of the process)."""
     if dev.type != "cuda":
-        return "not a CUDA device"
+        return "not a CUDA device", True
     if dtype not in (torch.float16, torch.bfloat16):
-        return f"FlashAttention computes in float16 or bfloat16, not {str(dtype)[6:]}"
+        return f"FlashAttention computes in float16 or bfloat16, not {str(dtype)[6:]}", True
     try:
         importlib.import_module("torch.nn.attention.varlen")
     except ImportError:
         if not hasattr(torch.ops.aten, "_flash_attention_forward"):
-            return f"torch {torch.__version__} has no varlen FlashAttention"
+            return f"torch {torch.__version__} has no varlen FlashAttention", True
     try:
         major, minor = torch.cuda.get_device_capability(dev)
         if major < 8:
-            return f"FlashAttention needs a GPU of compute capability 8.0+, this is {major}.{minor}"
-        return _probe(dev, dtype, head_dim)
+            return (
+                f"FlashAttention needs a GPU of compute capability 8.0+, this is {major}.{minor}",
+                True,
+            )
+        return _probe(dev, dtype, head_dim), True
     except Exception as e:  # kernel missing from this build, driver trouble: use padded SDPA
-        return f"varlen_attn failed on a probe ({type(e).__name__}: {str(e)[:200]})"
+        from .encoder import is_out_of_memory
+
+        why = f"varlen_attn failed on a probe ({type(e).__name__}: {str(e)[:200]})"
+        return why, not is_out_of_memory(e)
 
 
 def _probe(dev: torch.device, dtype: torch.dtype, head_dim: int) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -307,7 +308,7 @@ class RankRun:
         self, encoder: Encoder, sink: ShardSink, progress: Progress, windows: queue.Queue[Message]
     ) -> None:
         """One window in flight: window k+1 runs on the device while window k is written."""
-        from ..model.encoder import DeviceMemoryError, WindowAbandoned
+        from ..model.encoder import DeviceError, WindowAbandoned
 
         stop = self.job.stop
         inflight: tuple[Window, Pending | None] | None = None
@@ -324,9 +325,10 @@ class RankRun:
                 )
             except WindowAbandoned:
                 break
-            except DeviceMemoryError as e:
+            except DeviceError as e:
                 if inflight is not None:  # the window before it is computed: keep it
-                    self._finish(encoder, sink, progress, *inflight)
+                    with contextlib.suppress(DeviceError):  # unless the device lost it too
+                        self._finish(encoder, sink, progress, *inflight)
                     sink.commit()
                 raise self._named(e, msg) from None
             progress.end_window(len(msg.rejects), msg.skipped)
@@ -336,7 +338,7 @@ class RankRun:
         if inflight is not None:
             try:
                 self._finish(encoder, sink, progress, *inflight)
-            except DeviceMemoryError as e:
+            except DeviceError as e:
                 raise self._named(e, inflight[0]) from None
         if stop():
             sink.commit()
