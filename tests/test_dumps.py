@@ -10,10 +10,13 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import assume, example, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from specter2_cli.api import embed_files
@@ -30,6 +33,7 @@ from specter2_cli.inputs import (
     resolve_id_type,
     resolve_inputs,
 )
+from specter2_cli.inputs.clean import plain_text
 from specter2_cli.inputs.validate import PLACEHOLDER
 from specter2_cli.model.encoder import Encoder
 from specter2_cli.model.loader import load_encoder
@@ -368,3 +372,126 @@ def test_pubmed_books_embed_like_the_equivalent_jsonl_and_are_counted(
     assert list(got) == list(want) == [r["id"] for r in dd.PUBMED_BOOKS_EXPECTED]
     for k, v in want.items():
         assert (got[k] == v).all()
+
+
+# ---------------------------------------------------------------- text kept, formulas once
+
+_BARE_TAG = re.compile(r"</?[A-Za-z][\w.:-]*\s*/?>")  # `<b>`, `</i>`: markup even in math
+
+
+@st.composite
+def comparisons(draw: st.DrawFn) -> str:
+    """Words and numbers joined by comparisons (`a<b`, `m >= 2`) and by words: no tag in it."""
+    # variable names that are also tag names (a b i q s u em sub p) are the hard case
+    words = st.sampled_from(["a", "b", "i", "q", "s", "u", "em", "sub", "p", "n", "x", "0", "2"])
+    joins = st.sampled_from(["<", ">", "<", ">", "<=", " > ", " and ", " then ", " ", ", "])
+    parts = [draw(words)]
+    for _ in range(draw(st.integers(1, 8))):
+        parts += [draw(joins), draw(words)]
+    text = "".join(parts)
+    assume(not _BARE_TAG.search(text))
+    return text
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=comparisons())
+@example(text="a<b and c>d")
+def test_comparisons_without_tags_keep_every_character(text: str) -> None:
+    assert plain_text(text) == text
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    assert plain_text(escaped) == text  # CSV/JSON with escaped comparisons
+
+
+@pytest.mark.parametrize("text", dd.MATH_SNIPPETS)
+def test_math_snippets_keep_every_character(text: str) -> None:
+    assert plain_text(text) == text
+    assert plain_text(text.replace("<", "&lt;").replace(">", "&gt;")) == text
+
+
+@pytest.mark.parametrize(("marked", "plain"), dd.FORMULA_TWICE)
+def test_a_formula_given_twice_is_read_once(marked: str, plain: str) -> None:
+    assert plain_text(marked) == plain
+
+
+def test_pubmed_placeholder_titles_escaped_comparisons_and_annotations(tmp_path: Path) -> None:
+    path = tmp_path / "pubmed25n0002.xml"
+    path.write_text(dd.PUBMED_PLACEHOLDER_TITLE)
+    items, v = read([path])
+    want = dd.PUBMED_PLACEHOLDER_EXPECTED
+    assert records(items)[:3] == [(r["id"], card(r)) for r in want]
+    kept: set[Any] = set()
+    for r in items:  # as the pipeline does: the second 32000003 is a duplicate
+        if isinstance(r, Record) and r.id not in kept:
+            kept.add(r.id)
+            v.counts.kept(r)
+    assert v.counts.book_articles == 1
+
+
+# ---------------------------------------------------------------- empty records, stray XML
+
+
+def test_dump_records_with_no_text_are_set_aside_without_stopping_the_run(
+    tiny_models: dict[str, Path], tmp_path: Path
+) -> None:
+    works = [
+        {"id": "https://openalex.org/W1", "title": "Kept", "abstract_inverted_index": None},
+        {"id": "https://openalex.org/W2", "title": None, "display_name": None,
+         "abstract_inverted_index": None},
+        {"id": "https://openalex.org/W3", "title": "Also kept", "abstract_inverted_index": None},
+    ]  # fmt: skip
+    src = tmp_path / "works" / "updated_date=2025-01-01"
+    src.mkdir(parents=True)
+    (src / "part_000.gz").write_bytes(
+        gzip.compress("".join(json.dumps(w) + "\n" for w in works).encode())
+    )
+    out, summ = tmp_path / "out", tmp_path / "summary.json"
+    models = ["--base-model", str(tiny_models["base"]), "--adapter-path"]
+    r = runner.invoke(
+        app,
+        ["embed", str(tmp_path / "works"), "--preset", "openalex", "-o", str(out), *models,
+         str(tiny_models["proximity"]), "--summary-json", str(summ), "--no-progress"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    s = json.loads(summ.read_text())
+    assert (s["embedded"], s["no_text"], s["rejected_by_reason"]) == (2, 1, {"no_text": 1})
+    assert sorted(read_output(out)) == ["https://openalex.org/W1", "https://openalex.org/W3"]
+    assert [
+        x["id"] for x in map(json.loads, (out / "_rejects.jsonl").read_text().splitlines())
+    ] == ["https://openalex.org/W2"]
+    # A Crossref component ("title": []) is the same: empty, not broken.
+    items, _ = read(
+        [_crossref_with_component(tmp_path / "0.json")], id_field="DOI", preset="crossref"
+    )
+    empty = [x for x in items if isinstance(x, Rejected)]
+    assert [(x.id, x.empty) for x in empty] == [("10.1/comp", True)]
+    # Without a preset, a user's own file with no text stays a bad record (wrong fields?).
+    plain = tmp_path / "own.jsonl"
+    plain.write_text('{"id": 1, "title": ""}\n')
+    items, _ = read([plain])
+    assert [(type(x), x.empty) for x in items if isinstance(x, Rejected)] == [(Rejected, False)]
+
+
+def _crossref_with_component(path: Path) -> Path:
+    items = [
+        {"DOI": "10.1/a", "title": ["A title"], "type": "journal-article"},
+        {"DOI": "10.1/comp", "title": [], "type": "component"},
+    ]
+    path.write_text(json.dumps({"items": items}))
+    return path
+
+
+def test_xml_that_is_not_pubmed_or_not_xml_in_a_folder_is_skipped(tmp_path: Path) -> None:
+    d = tmp_path / "baseline"
+    d.mkdir()
+    (d / "pubmed25n0001.xml").write_text(dd.PUBMED_PLACEHOLDER_TITLE)
+    (d / "empty.xml").write_bytes(b"")
+    (d / "broken.xml").write_text("<<not xml at all\n")
+    (d / "notes.xml.gz").write_bytes(gzip.compress(b""))
+    files = resolve_inputs([str(d)])
+    assert [Path(f.path).name for f in files] == ["pubmed25n0001.xml"]
+    assert sorted(Path(p).name for p, _ in files.skipped) == [
+        "broken.xml", "empty.xml", "notes.xml.gz"
+    ]  # fmt: skip
+    for name in ("empty.xml", "broken.xml"):  # named: an input error before the model loads
+        with pytest.raises(InputError, match=name):
+            resolve_inputs([str(d / name)])
