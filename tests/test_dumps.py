@@ -11,14 +11,18 @@ import gzip
 import json
 import logging
 import re
+import shlex
+import shutil
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from specter2_cli import s2join
 from specter2_cli.api import embed_files
 from specter2_cli.cli import app
 from specter2_cli.config import EmbedSettings, FieldSettings, ModelSettings
@@ -495,3 +499,47 @@ def test_xml_that_is_not_pubmed_or_not_xml_in_a_folder_is_skipped(tmp_path: Path
     for name in ("empty.xml", "broken.xml"):  # named: an input error before the model loads
         with pytest.raises(InputError, match=name):
             resolve_inputs([str(d / name)])
+
+
+# ---------------------------------------------------------------- the S2 join command
+
+
+def _hinted_join(tmp_path: Path, inputs: list[Path], out: Path) -> list[Any]:
+    """Run embed on S2 shards (refused, exit 3), then the join command the refusal gives."""
+    r = runner.invoke(
+        app, ["embed", *map(str, inputs), "-o", str(tmp_path / "o"), *no_model(tmp_path)]
+    )
+    assert r.exit_code == EXIT_INPUT, r.output
+    line = next(x for x in r.output.splitlines() if "python -m specter2_cli.s2join" in x)
+    argv = shlex.split(line.split("python -m specter2_cli.s2join", 1)[1])
+    argv[argv.index("-o") + 1] = str(out)
+    assert s2join.main([*argv, "--memory-limit", "256MB", "--threads", "1"]) == 0
+    return sorted(
+        (r["corpusid"], r["title"], r["abstract"]) for r in pq.read_table(out).to_pylist()
+    )
+
+
+def test_s2_join_command_of_the_refusal_joins_every_shard_of_each_dataset(
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("duckdb")
+    expected = sorted((r["id"], r["title"], r["abstract"]) for r in fd.write_s2(tmp_path / "s2"))
+    # shards of both datasets in one folder (names do not say which is which)
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for d in ("papers", "abstracts"):
+        for f in sorted((tmp_path / "s2" / d).iterdir()):
+            shutil.copy(f, mixed / f"{d[0]}_{f.name}")
+    assert _hinted_join(tmp_path, [mixed], tmp_path / "j1.parquet") == expected
+    # papers shards in two folders
+    (tmp_path / "more").mkdir()
+    p1, p2 = sorted((tmp_path / "s2" / "papers").iterdir())
+    moved = tmp_path / "more" / p2.name
+    shutil.move(p2, moved)
+    inputs = [p1, moved, tmp_path / "s2" / "abstracts"]
+    assert _hinted_join(tmp_path, inputs, tmp_path / "j2.parquet") == expected
+    # s2join refuses a shard of the other dataset, naming it, before reading anything
+    a1 = sorted((tmp_path / "s2" / "abstracts").iterdir())[0]
+    with pytest.raises(InputError, match=rf"--papers {re.escape(str(a1))}: .* `abstracts`"):
+        s2join.join_s2([str(p1), str(a1)], [str(a1)], str(tmp_path / "j3.parquet"))
+    assert not (tmp_path / "j3.parquet").exists()
