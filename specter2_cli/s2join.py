@@ -96,6 +96,8 @@ def join_s2(
 ) -> int:
     """Join the datasets (globs or files, one or several per side) into Parquet at `out`;
     returns the number of rows. A file holding the other dataset is refused first."""
+    if os.path.exists(out):
+        raise UsageError(f"{out} exists; choose a new output file (it is never overwritten)")
     paper_files = _files("papers", [papers] if isinstance(papers, str) else papers)
     abstract_files = _files("abstracts", [abstracts] if isinstance(abstracts, str) else abstracts)
     try:
@@ -104,8 +106,6 @@ def join_s2(
         raise EnvironmentProblem(
             "the S2 join needs duckdb: pip install 'specter2-cli[s2]' (or pip install duckdb)"
         ) from e
-    if os.path.exists(out):
-        raise UsageError(f"{out} exists; choose a new output file (it is never overwritten)")
     con = duckdb.connect()
     con.execute(f"SET memory_limit={_quote(memory_limit)}")
     con.execute(f"SET temp_directory={_quote(temp_dir or out + '.tmp')}")
