@@ -543,3 +543,27 @@ def test_s2_join_command_of_the_refusal_joins_every_shard_of_each_dataset(
     with pytest.raises(InputError, match=rf"--papers {re.escape(str(a1))}: .* `abstracts`"):
         s2join.join_s2([str(p1), str(a1)], [str(a1)], str(tmp_path / "j3.parquet"))
     assert not (tmp_path / "j3.parquet").exists()
+
+
+def test_a_code_page_row_deep_in_a_utf8_csv_is_a_reject_at_its_line(tmp_path: Path) -> None:
+    rows = [(str(n), f"Title {n}", "x" * 200 + (' "quoted,\nline"' if n % 97 == 0 else ""))
+            for n in range(600)]  # fmt: skip
+    bad_at = 450  # past the 64 KiB that the first look checks for UTF-8
+    body = b"id,title,abstract\n"
+    bad_line = 0
+    for n, (i, t, a) in enumerate(rows):
+        if n == bad_at:
+            bad_line = body.count(b"\n") + 1
+            body += f"{i},".encode() + "Caf\u00e9".encode("cp1252") + b",abc\n"
+            continue
+        body += f'{i},{t},"{a.replace(chr(34), chr(34) * 2)}"\n'.encode()
+    src = tmp_path / "late.csv"
+    src.write_bytes(body)
+    items, _ = read([src])
+    rejects = [r for r in items if isinstance(r, Rejected)]
+    assert [(r.message().split(": invalid UTF-8")[0], r.pos) for r in rejects] == [
+        (f"{src}:{bad_line}", bad_at)
+    ]
+    assert "Caf\ufffd" in rejects[0].raw
+    want = [(i, f"{t}[SEP]{a}") for n, (i, t, a) in enumerate(rows) if n != bad_at]
+    assert records(items) == want
