@@ -567,3 +567,37 @@ def test_a_code_page_row_deep_in_a_utf8_csv_is_a_reject_at_its_line(tmp_path: Pa
     assert "Caf\ufffd" in rejects[0].raw
     want = [(i, f"{t}[SEP]{a}") for n, (i, t, a) in enumerate(rows) if n != bad_at]
     assert records(items) == want
+
+
+def test_download_leftovers_are_listed_not_read_and_listed_files_are_like_found_ones(
+    tmp_path: Path,
+) -> None:
+    d = tmp_path / "works"
+    d.mkdir()
+    gz = gzip.compress(b'{"id": "W1", "title": "T"}\n')
+    names = ["part_000.gz", "part_001.gz.part", "part_000.gz.1", "part_002.gz.crdownload",
+             "part_003.tmp", "noext", "notes.txt"]  # fmt: skip
+    for name in names:
+        (d / name).write_bytes(gz)
+    (d / "manifest.xml").write_text(dd.SITEMAP)
+    (d / "README").write_text("OpenAlex snapshot\n")
+    files = resolve_inputs([str(d)])
+    assert sorted(Path(f.path).name for f in files) == ["noext", "part_000.gz"]
+    skipped = {Path(p).name: why for p, why in files.skipped}
+    assert set(skipped) == {*names, "manifest.xml", "README"} - {"noext", "part_000.gz"}
+    assert "download (.part)" in skipped["part_001.gz.part"]
+    assert "download (.1)" in skipped["part_000.gz.1"]
+    # the same files in an --inputs-from list (find's output): read and skipped the same way
+    listing = tmp_path / "list.txt"
+    listing.write_text("".join(f"{p}\n" for p in sorted(map(str, d.iterdir()))))
+    r = runner.invoke(
+        app,
+        ["embed", "--inputs-from", str(listing), "-o", str(tmp_path / "o"), *no_model(tmp_path)],
+    )
+    assert r.exit_code == 4, r.output  # past every input check: the (missing) model is next
+    # named on the command line, a README or a sitemap is still refused
+    for name, code in (("README", 2), ("manifest.xml", EXIT_INPUT)):
+        r = runner.invoke(
+            app, ["embed", str(d / name), "-o", str(tmp_path / "o"), *no_model(tmp_path)]
+        )
+        assert r.exit_code == code, r.output
