@@ -9,12 +9,19 @@ none), year, doi, arxiv. Then: `specter2 embed joined.parquet --preset s2 -o OUT
     python -m specter2_cli.s2join --papers 'papers/*.gz' --abstracts 'abstracts/*.gz' \\
         -o joined.parquet --memory-limit 8GB --temp-dir /scratch/duck
 
+Each side takes several files or quoted globs (`--papers a.gz b.gz 'more/*.gz'`). The
+first record of every file is looked at before the join: a file of the other dataset
+(an `abstracts` shard given as papers) is refused, naming it.
+
 Needs the optional `duckdb` package: pip install 'specter2-cli[s2]'.
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
+import gzip
+import json
 import os
 import sys
 
@@ -39,24 +46,66 @@ def _quote(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
+def _files(side: str, patterns: list[str]) -> list[str]:
+    """The files a side names (globs expanded, sorted), each checked to hold that dataset."""
+    from .inputs.compressed import READ_ERRORS
+    from .inputs.sniff import s2_dataset
+
+    files: list[str] = []
+    for pat in patterns:
+        found = sorted(glob.glob(pat)) if glob.has_magic(pat) else [pat]
+        found = [f for f in found if os.path.isfile(f)] if glob.has_magic(pat) else found
+        if not found:
+            raise InputError(f"--{side} {pat}: the pattern matches no file")
+        files += found
+    other = "abstracts" if side == "papers" else "papers"
+    for f in files:
+        if not os.path.isfile(f):
+            raise InputError(f"--{side} {f}: no such file")
+        try:
+            with gzip.open(f, "rt", encoding="utf-8") as fh:
+                line = fh.readline()
+        except (*READ_ERRORS, UnicodeDecodeError) as e:
+            raise InputError(f"--{side} {f}: not a gzip JSON-lines S2 shard ({e})") from e
+        try:
+            first = json.loads(line) if line.strip() else None
+        except ValueError as e:
+            raise InputError(f"--{side} {f}:1: not JSON lines ({e})") from e
+        if first is not None and s2_dataset(first) == other:
+            raise InputError(
+                f"--{side} {f}: its records are S2 `{other}` records (fields: "
+                f"{', '.join(list(first)[:8])}); give it as --{other}"
+            )
+        if first is not None and (not isinstance(first, dict) or "corpusid" not in first):
+            raise InputError(f"--{side} {f}:1: not an S2 `{side}` record (no corpusid)")
+    return files
+
+
+def _sql_list(files: list[str]) -> str:
+    return "[" + ", ".join(_quote(f) for f in files) + "]"
+
+
 def join_s2(
-    papers: str,
-    abstracts: str,
+    papers: str | list[str],
+    abstracts: str | list[str],
     out: str,
     memory_limit: str = "4GB",
     temp_dir: str | None = None,
     threads: int | None = None,
     row_group: int = 100_000,
 ) -> int:
-    """Join the datasets (globs or files) into Parquet at `out`; returns the number of rows."""
+    """Join the datasets (globs or files, one or several per side) into Parquet at `out`;
+    returns the number of rows. A file holding the other dataset is refused first."""
+    if os.path.exists(out):
+        raise UsageError(f"{out} exists; choose a new output file (it is never overwritten)")
+    paper_files = _files("papers", [papers] if isinstance(papers, str) else papers)
+    abstract_files = _files("abstracts", [abstracts] if isinstance(abstracts, str) else abstracts)
     try:
         import duckdb
     except ImportError as e:
         raise EnvironmentProblem(
             "the S2 join needs duckdb: pip install 'specter2-cli[s2]' (or pip install duckdb)"
         ) from e
-    if os.path.exists(out):
-        raise UsageError(f"{out} exists; choose a new output file (it is never overwritten)")
     con = duckdb.connect()
     con.execute(f"SET memory_limit={_quote(memory_limit)}")
     con.execute(f"SET temp_directory={_quote(temp_dir or out + '.tmp')}")
@@ -65,7 +114,10 @@ def join_s2(
         con.execute(f"SET threads={int(threads)}")
     tmp = out + ".partial"
     sql = SQL.format(
-        papers=_quote(papers), abstracts=_quote(abstracts), out=_quote(tmp), row_group=row_group
+        papers=_sql_list(paper_files),
+        abstracts=_sql_list(abstract_files),
+        out=_quote(tmp),
+        row_group=row_group,
     )
     try:
         con.execute(sql)
@@ -78,8 +130,12 @@ def join_s2(
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m specter2_cli.s2join", description=__doc__)
-    ap.add_argument("--papers", required=True, help="papers shards: a file or a quoted glob")
-    ap.add_argument("--abstracts", required=True, help="abstracts shards: a file or a glob")
+    ap.add_argument(
+        "--papers", required=True, nargs="+", help="papers shards: files or quoted globs"
+    )
+    ap.add_argument(
+        "--abstracts", required=True, nargs="+", help="abstracts shards: files or quoted globs"
+    )
     ap.add_argument("-o", "--output", required=True, help="Parquet file to write")
     ap.add_argument("--memory-limit", default="4GB", help="DuckDB memory limit (default 4GB)")
     ap.add_argument("--temp-dir", help="where the join spills (default OUTPUT.tmp)")

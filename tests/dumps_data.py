@@ -264,3 +264,70 @@ def write_crossref(path: Path) -> list[Rec]:
         {"id": "10.1000/no-abstract", "title": "Second title", "abstract": None},
         {"id": "10.1000/untitled", "title": None, "abstract": "Only text."},
     ]
+
+
+# Comparisons in real titles and abstracts (arXiv LaTeX-free math, PubMed's &lt;/&gt;):
+# none of them holds a tag, so none may lose a character.
+MATH_SNIPPETS = [
+    "If n<b then the sum over all primes is finite and m>2.",
+    "for all 0<s and t>1",
+    "where p<q and r>s hold",
+    "a<b and c>d",
+    "x<i and i>0",
+    "1<u, v>0",
+    "the bound |q|<a + b>|p| is sharp",
+    "p < 0.05 and OR > 1.5",
+    "for k<n/2, a_k>0; <x, y> = 0",
+    "n <= m, m >= 2, a<=b>=c",
+]
+
+# One formula written twice (MathML and its TeX annotation; JATS alternatives), read once.
+FORMULA_TWICE = [
+    (
+        "Tr(<mml:math><mml:semantics><mml:msub><mml:mi>x</mml:mi><mml:mn>2</mml:mn></mml:msub>"
+        '<mml:annotation encoding="application/x-tex">x_2</mml:annotation></mml:semantics>'
+        "</mml:math>) bound",
+        "Tr(x2) bound",
+    ),
+    (
+        "Mass <jats:inline-formula><jats:alternatives><jats:tex-math>$m_1$</jats:tex-math>"
+        "<mml:math><mml:msub><mml:mi>m</mml:mi><mml:mn>1</mml:mn></mml:msub></mml:math>"
+        "</jats:alternatives></jats:inline-formula> fixed",
+        "Mass m1 fixed",
+    ),
+]
+
+PUBMED_PLACEHOLDER_TITLE = """<?xml version="1.0" encoding="utf-8"?>
+<PubmedArticleSet>
+<PubmedArticle><MedlineCitation><PMID Version="1">32000001</PMID>
+  <Article><ArticleTitle>[Not Available].</ArticleTitle>
+    <Abstract><AbstractText>If n&lt;b then m&gt;2 and 0&lt;s and t&gt;1.</AbstractText></Abstract>
+    <VernacularTitle>Traitement <i>in situ</i> des l\u00e9sions.</VernacularTitle>
+  </Article>
+</MedlineCitation></PubmedArticle>
+<PubmedArticle><MedlineCitation><PMID Version="1">32000002</PMID>
+  <Article><ArticleTitle>Tr(<mml:math xmlns:mml="http://www.w3.org/1998/Math/MathML"><mml:semantics><mml:msub><mml:mi>x</mml:mi><mml:mn>2</mml:mn></mml:msub><mml:annotation encoding="application/x-tex">x_2</mml:annotation></mml:semantics></mml:math>) bound</ArticleTitle>
+    <VernacularTitle>Ignored</VernacularTitle>
+  </Article>
+</MedlineCitation></PubmedArticle>
+<PubmedBookArticle><BookDocument><PMID Version="1">32000003</PMID>
+  <Book><BookTitle>[Not Available]</BookTitle></Book>
+  <ArticleTitle>[Not Available].</ArticleTitle>
+  <VernacularTitle>Kapitel eins</VernacularTitle>
+  <Abstract><AbstractText>Buch.</AbstractText></Abstract>
+</BookDocument></PubmedBookArticle>
+<PubmedBookArticle><BookDocument><PMID Version="1">32000003</PMID>
+  <ArticleTitle>A duplicate of the book article above</ArticleTitle>
+</BookDocument></PubmedBookArticle>
+</PubmedArticleSet>
+"""
+
+PUBMED_PLACEHOLDER_EXPECTED = [
+    {
+        "id": 32000001,
+        "title": "Traitement in situ des l\u00e9sions.",
+        "abstract": "If n<b then m>2 and 0<s and t>1.",
+    },
+    {"id": 32000002, "title": "Tr(x2) bound", "abstract": None},
+    {"id": 32000003, "title": "Kapitel eins", "abstract": "Buch."},
+]

@@ -10,12 +10,19 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import re
+import shlex
+import shutil
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
+from hypothesis import assume, example, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from specter2_cli import s2join
 from specter2_cli.api import embed_files
 from specter2_cli.cli import app
 from specter2_cli.config import EmbedSettings, FieldSettings, ModelSettings
@@ -30,6 +37,7 @@ from specter2_cli.inputs import (
     resolve_id_type,
     resolve_inputs,
 )
+from specter2_cli.inputs.clean import plain_text
 from specter2_cli.inputs.validate import PLACEHOLDER
 from specter2_cli.model.encoder import Encoder
 from specter2_cli.model.loader import load_encoder
@@ -169,6 +177,9 @@ def test_pubmed_book_articles_vernacular_titles_and_placeholders(tmp_path: Path)
     items, v = read([path])
     want = dd.PUBMED_BOOKS_EXPECTED
     assert records(items) == [(r["id"], card(r)) for r in want]
+    for r in items:
+        if isinstance(r, Record):
+            v.counts.kept(r)  # as the pipeline does once a record is not a duplicate
     assert v.counts.book_articles == 2 and v.counts.deleted_citations == 1
 
 
@@ -365,3 +376,228 @@ def test_pubmed_books_embed_like_the_equivalent_jsonl_and_are_counted(
     assert list(got) == list(want) == [r["id"] for r in dd.PUBMED_BOOKS_EXPECTED]
     for k, v in want.items():
         assert (got[k] == v).all()
+
+
+# ---------------------------------------------------------------- text kept, formulas once
+
+_BARE_TAG = re.compile(r"</?[A-Za-z][\w.:-]*\s*/?>")  # `<b>`, `</i>`: markup even in math
+
+
+@st.composite
+def comparisons(draw: st.DrawFn) -> str:
+    """Words and numbers joined by comparisons (`a<b`, `m >= 2`) and by words: no tag in it."""
+    # variable names that are also tag names (a b i q s u em sub p) are the hard case
+    words = st.sampled_from(["a", "b", "i", "q", "s", "u", "em", "sub", "p", "n", "x", "0", "2"])
+    joins = st.sampled_from(["<", ">", "<", ">", "<=", " > ", " and ", " then ", " ", ", "])
+    parts = [draw(words)]
+    for _ in range(draw(st.integers(1, 8))):
+        parts += [draw(joins), draw(words)]
+    text = "".join(parts)
+    assume(not _BARE_TAG.search(text))
+    return text
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=comparisons())
+@example(text="a<b and c>d")
+def test_comparisons_without_tags_keep_every_character(text: str) -> None:
+    assert plain_text(text) == text
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    assert plain_text(escaped) == text  # CSV/JSON with escaped comparisons
+
+
+@pytest.mark.parametrize("text", dd.MATH_SNIPPETS)
+def test_math_snippets_keep_every_character(text: str) -> None:
+    assert plain_text(text) == text
+    assert plain_text(text.replace("<", "&lt;").replace(">", "&gt;")) == text
+
+
+@pytest.mark.parametrize(("marked", "plain"), dd.FORMULA_TWICE)
+def test_a_formula_given_twice_is_read_once(marked: str, plain: str) -> None:
+    assert plain_text(marked) == plain
+
+
+def test_pubmed_placeholder_titles_escaped_comparisons_and_annotations(tmp_path: Path) -> None:
+    path = tmp_path / "pubmed25n0002.xml"
+    path.write_text(dd.PUBMED_PLACEHOLDER_TITLE)
+    items, v = read([path])
+    want = dd.PUBMED_PLACEHOLDER_EXPECTED
+    assert records(items)[:3] == [(r["id"], card(r)) for r in want]
+    kept: set[Any] = set()
+    for r in items:  # as the pipeline does: the second 32000003 is a duplicate
+        if isinstance(r, Record) and r.id not in kept:
+            kept.add(r.id)
+            v.counts.kept(r)
+    assert v.counts.book_articles == 1
+
+
+# ---------------------------------------------------------------- empty records, stray XML
+
+
+def test_dump_records_with_no_text_are_set_aside_without_stopping_the_run(
+    tiny_models: dict[str, Path], tmp_path: Path
+) -> None:
+    works = [
+        {"id": "https://openalex.org/W1", "title": "Kept", "abstract_inverted_index": None},
+        {"id": "https://openalex.org/W2", "title": None, "display_name": None,
+         "abstract_inverted_index": None},
+        {"id": "https://openalex.org/W3", "title": "Also kept", "abstract_inverted_index": None},
+    ]  # fmt: skip
+    src = tmp_path / "works" / "updated_date=2025-01-01"
+    src.mkdir(parents=True)
+    (src / "part_000.gz").write_bytes(
+        gzip.compress("".join(json.dumps(w) + "\n" for w in works).encode())
+    )
+    out, summ = tmp_path / "out", tmp_path / "summary.json"
+    models = ["--base-model", str(tiny_models["base"]), "--adapter-path"]
+    r = runner.invoke(
+        app,
+        ["embed", str(tmp_path / "works"), "--preset", "openalex", "-o", str(out), *models,
+         str(tiny_models["proximity"]), "--summary-json", str(summ), "--no-progress"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    s = json.loads(summ.read_text())
+    assert (s["embedded"], s["no_text"], s["rejected_by_reason"]) == (2, 1, {"no_text": 1})
+    assert sorted(read_output(out)) == ["https://openalex.org/W1", "https://openalex.org/W3"]
+    assert [
+        x["id"] for x in map(json.loads, (out / "_rejects.jsonl").read_text().splitlines())
+    ] == ["https://openalex.org/W2"]
+    # A Crossref component ("title": []) is the same: empty, not broken.
+    items, _ = read(
+        [_crossref_with_component(tmp_path / "0.json")], id_field="DOI", preset="crossref"
+    )
+    empty = [x for x in items if isinstance(x, Rejected)]
+    assert [(x.id, x.empty) for x in empty] == [("10.1/comp", True)]
+    # Without a preset, a user's own file with no text stays a bad record (wrong fields?).
+    plain = tmp_path / "own.jsonl"
+    plain.write_text('{"id": 1, "title": ""}\n')
+    items, _ = read([plain])
+    assert [(type(x), x.empty) for x in items if isinstance(x, Rejected)] == [(Rejected, False)]
+
+
+def _crossref_with_component(path: Path) -> Path:
+    items = [
+        {"DOI": "10.1/a", "title": ["A title"], "type": "journal-article"},
+        {"DOI": "10.1/comp", "title": [], "type": "component"},
+    ]
+    path.write_text(json.dumps({"items": items}))
+    return path
+
+
+def test_xml_that_is_not_pubmed_or_not_xml_in_a_folder_is_skipped(tmp_path: Path) -> None:
+    d = tmp_path / "baseline"
+    d.mkdir()
+    (d / "pubmed25n0001.xml").write_text(dd.PUBMED_PLACEHOLDER_TITLE)
+    (d / "empty.xml").write_bytes(b"")
+    (d / "broken.xml").write_text("<<not xml at all\n")
+    (d / "notes.xml.gz").write_bytes(gzip.compress(b""))
+    files = resolve_inputs([str(d)])
+    assert [Path(f.path).name for f in files] == ["pubmed25n0001.xml"]
+    assert sorted(Path(p).name for p, _ in files.skipped) == [
+        "broken.xml", "empty.xml", "notes.xml.gz"
+    ]  # fmt: skip
+    for name in ("empty.xml", "broken.xml"):  # named: an input error before the model loads
+        with pytest.raises(InputError, match=name):
+            resolve_inputs([str(d / name)])
+
+
+# ---------------------------------------------------------------- the S2 join command
+
+
+def _hinted_join(tmp_path: Path, inputs: list[Path], out: Path) -> list[Any]:
+    """Run embed on S2 shards (refused, exit 3), then the join command the refusal gives."""
+    r = runner.invoke(
+        app, ["embed", *map(str, inputs), "-o", str(tmp_path / "o"), *no_model(tmp_path)]
+    )
+    assert r.exit_code == EXIT_INPUT, r.output
+    line = next(x for x in r.output.splitlines() if "python -m specter2_cli.s2join" in x)
+    argv = shlex.split(line.split("python -m specter2_cli.s2join", 1)[1])
+    argv[argv.index("-o") + 1] = str(out)
+    assert s2join.main([*argv, "--memory-limit", "256MB", "--threads", "1"]) == 0
+    return sorted(
+        (r["corpusid"], r["title"], r["abstract"]) for r in pq.read_table(out).to_pylist()
+    )
+
+
+def test_s2_join_command_of_the_refusal_joins_every_shard_of_each_dataset(
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("duckdb")
+    expected = sorted((r["id"], r["title"], r["abstract"]) for r in fd.write_s2(tmp_path / "s2"))
+    # shards of both datasets in one folder (names do not say which is which)
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for d in ("papers", "abstracts"):
+        for f in sorted((tmp_path / "s2" / d).iterdir()):
+            shutil.copy(f, mixed / f"{d[0]}_{f.name}")
+    assert _hinted_join(tmp_path, [mixed], tmp_path / "j1.parquet") == expected
+    # papers shards in two folders
+    (tmp_path / "more").mkdir()
+    p1, p2 = sorted((tmp_path / "s2" / "papers").iterdir())
+    moved = tmp_path / "more" / p2.name
+    shutil.move(p2, moved)
+    inputs = [p1, moved, tmp_path / "s2" / "abstracts"]
+    assert _hinted_join(tmp_path, inputs, tmp_path / "j2.parquet") == expected
+    # s2join refuses a shard of the other dataset, naming it, before reading anything
+    a1 = sorted((tmp_path / "s2" / "abstracts").iterdir())[0]
+    with pytest.raises(InputError, match=rf"--papers {re.escape(str(a1))}: .* `abstracts`"):
+        s2join.join_s2([str(p1), str(a1)], [str(a1)], str(tmp_path / "j3.parquet"))
+    assert not (tmp_path / "j3.parquet").exists()
+
+
+def test_a_code_page_row_deep_in_a_utf8_csv_is_a_reject_at_its_line(tmp_path: Path) -> None:
+    rows = [(str(n), f"Title {n}", "x" * 200 + (' "quoted,\nline"' if n % 97 == 0 else ""))
+            for n in range(600)]  # fmt: skip
+    bad_at = 450  # past the 64 KiB that the first look checks for UTF-8
+    body = b"id,title,abstract\n"
+    bad_line = 0
+    for n, (i, t, a) in enumerate(rows):
+        if n == bad_at:
+            bad_line = body.count(b"\n") + 1
+            body += f"{i},".encode() + "Caf\u00e9".encode("cp1252") + b",abc\n"
+            continue
+        body += f'{i},{t},"{a.replace(chr(34), chr(34) * 2)}"\n'.encode()
+    src = tmp_path / "late.csv"
+    src.write_bytes(body)
+    items, _ = read([src])
+    rejects = [r for r in items if isinstance(r, Rejected)]
+    assert [(r.message().split(": invalid UTF-8")[0], r.pos) for r in rejects] == [
+        (f"{src}:{bad_line}", bad_at)
+    ]
+    assert "Caf\ufffd" in rejects[0].raw
+    want = [(i, f"{t}[SEP]{a}") for n, (i, t, a) in enumerate(rows) if n != bad_at]
+    assert records(items) == want
+
+
+def test_download_leftovers_are_listed_not_read_and_listed_files_are_like_found_ones(
+    tmp_path: Path,
+) -> None:
+    d = tmp_path / "works"
+    d.mkdir()
+    gz = gzip.compress(b'{"id": "W1", "title": "T"}\n')
+    names = ["part_000.gz", "part_001.gz.part", "part_000.gz.1", "part_002.gz.crdownload",
+             "part_003.tmp", "noext", "notes.txt"]  # fmt: skip
+    for name in names:
+        (d / name).write_bytes(gz)
+    (d / "manifest.xml").write_text(dd.SITEMAP)
+    (d / "README").write_text("OpenAlex snapshot\n")
+    files = resolve_inputs([str(d)])
+    assert sorted(Path(f.path).name for f in files) == ["noext", "part_000.gz"]
+    skipped = {Path(p).name: why for p, why in files.skipped}
+    assert set(skipped) == {*names, "manifest.xml", "README"} - {"noext", "part_000.gz"}
+    assert "download (.part)" in skipped["part_001.gz.part"]
+    assert "download (.1)" in skipped["part_000.gz.1"]
+    # the same files in an --inputs-from list (find's output): read and skipped the same way
+    listing = tmp_path / "list.txt"
+    listing.write_text("".join(f"{p}\n" for p in sorted(map(str, d.iterdir()))))
+    r = runner.invoke(
+        app,
+        ["embed", "--inputs-from", str(listing), "-o", str(tmp_path / "o"), *no_model(tmp_path)],
+    )
+    assert r.exit_code == 4, r.output  # past every input check: the (missing) model is next
+    # named on the command line, a README or a sitemap is still refused
+    for name, code in (("README", 2), ("manifest.xml", EXIT_INPUT)):
+        r = runner.invoke(
+            app, ["embed", str(d / name), "-o", str(tmp_path / "o"), *no_model(tmp_path)]
+        )
+        assert r.exit_code == code, r.output

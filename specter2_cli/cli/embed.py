@@ -270,7 +270,9 @@ def embed(
     """
     setup_logging(quiet)
     inputs = list(inputs or [])
+    listed_from = None
     if inputs_from is not None:
+        listed_from = len(inputs)
         from ..inputs.expand import read_inputs_from
 
         inputs += read_inputs_from(str(inputs_from))
@@ -340,6 +342,7 @@ def embed(
             allow_empty=allow_empty,
             stop=stop,
             delimiter=delimiter,
+            listed_from=listed_from,
         )
         summary = job.run()
         report(summary.as_dict(), summary_json, incremental)

@@ -153,9 +153,19 @@ BLOCK_TAGS = [
 ]
 
 _NAME = r"[A-Za-z][\w.-]*"
+# A tag: a name (with an optional namespace prefix) and attributes that are all
+# name="value" pairs, quoted. A `<` before bare words (`n<b then m>2`) is no tag.
 TAG = re.compile(
-    rf"<(/?)(?:({_NAME}):)?({_NAME})((?:\s+[\w:.-]+\s*(?:=\s*(?:\"[^\"<>]*\"|'[^'<>]*'|[^\s\"'<>]+))?)*)\s*(/?)>"
+    rf"<(/?)(?:({_NAME}):)?({_NAME})((?:\s+[\w:.-]+\s*=\s*(?:\"[^\"<>]*\"|'[^'<>]*'))*)\s*(/?)>"
 )
+# Alternatives of one formula: TeX sources and MathML annotations are dropped with their
+# content, so a formula is read once (its MathML text), not as `x2x_2`.
+ALTERNATIVE = re.compile(
+    r"<((?:[A-Za-z][\w.-]*:)?(?:annotation|annotation-xml|tex-math))"
+    r"(?:\s+[\w:.-]+\s*=\s*(?:\"[^\"<>]*\"|'[^'<>]*'))*\s*>.*?</\1\s*>",
+    re.DOTALL,
+)
+DROPPED = frozenset({"annotation", "annotation-xml", "tex-math"})  # see pubmed.text_of
 # A heading that Crossref abstracts open with: <jats:title>Abstract</jats:title>
 HEADING = re.compile(
     r"^\s*<(?:jats:)?title>\s*(?:abstract|summary|graphical abstract)\s*[.:]?\s*</(?:jats:)?title>",
@@ -208,6 +218,8 @@ _TRIM = " \t\r\n[](){}.:;,"
 
 def _tag(m: re.Match[str]) -> str:
     prefix, name = m.group(2), m.group(3).lower()
+    if m.group(1) and m.group(4).strip():
+        return m.group(0)  # a closing tag has no attributes: not markup
     if prefix is not None and prefix.lower() not in ("http", "https", "mailto"):
         return " " if name in _BLOCK else ""
     if name in _INLINE:
@@ -222,10 +234,18 @@ def _decode(m: re.Match[str]) -> str:
     return COMMON_ENTITIES.get(e) or html.unescape(e)
 
 
-def plain_text(s: str) -> str:
-    """The text a reader sees: references decoded, known markup removed (see above)."""
+def plain_text(s: str, tags: bool = True) -> str:
+    """The text a reader sees: references decoded, known markup removed (see above).
+
+    tags=False for text an XML parser already took the markup out of (PubMed): a `<`
+    left there is the text's own (`a &lt;b and c&gt; d` in the file), never a tag."""
     if "<" not in s and "&" not in s:
         return s
+    if not tags:
+        if "&" not in s:
+            return s
+        out = ENTITY.sub(_decode, s)
+        return s if out == s else " ".join(out.split())
     out = s
     if "&" in out:
         for ref, char in COMMON_ENTITIES.items():  # "&amp;" first: "&amp;lt;" is "<" too
@@ -237,6 +257,8 @@ def plain_text(s: str) -> str:
             out = ENTITY.sub(_decode, out)
     if "<" in out:
         out = SIMPLE_INLINE.sub("", HEADING.sub("", out, count=1))
+        if "<" in out:
+            out = ALTERNATIVE.sub("", out)
         if "<" in out:
             out = TAG.sub(_tag, out)
     if out == s:

@@ -197,7 +197,7 @@ def read_csv(
             batch = None
         except (pa.ArrowException, UnicodeDecodeError, *READ_ERRORS) as e:
             raise _corrupt(f, e, lines) from e
-        for obj in batch.to_pylist() if batch is not None else [None]:
+        for obj in _rows(batch) if batch is not None else [None]:
             while row in bad:  # skipped by the parser: rejected in their place
                 why, text = bad.pop(row)
                 yield from emit(
@@ -206,7 +206,20 @@ def read_csv(
                     )
                 )
                 row += 1
-            if obj is not None:
+            if isinstance(obj, NotUtf8):
+                yield from emit(
+                    Rejected(
+                        f.display,
+                        CsvLocation(lines, row),
+                        None,
+                        f"invalid UTF-8 at byte {obj.at} of field {obj.field!r}; {EXCEL_HINT}",
+                        obj.text,
+                        sl.file_index,
+                        row,
+                    )
+                )
+                row += 1
+            elif obj is not None:
                 if validator.id_type == "int":
                     _int_id(obj, validator)
                 where = CsvLocation(lines, row)
@@ -216,6 +229,39 @@ def read_csv(
                 row += 1
         if batch is None:
             return
+
+
+class NotUtf8:
+    """A row with a field that is not UTF-8 (a code-page row deep in a UTF-8 file)."""
+
+    def __init__(self, field: str, at: int, text: str) -> None:
+        self.field, self.at, self.text = field, at, text
+
+
+def _rows(batch: Any) -> list[Any]:
+    """The batch's rows as {column: text}. Columns are read as bytes and checked as UTF-8
+    here, a whole batch at once; only a batch holding a bad row is decoded row by row, so
+    one such row is a reject at its line instead of stopping the file."""
+    import pyarrow as pa
+
+    try:
+        cols = [c.cast(pa.string()) for c in batch.columns]
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        pass
+    else:
+        return pa.RecordBatch.from_arrays(cols, names=batch.schema.names).to_pylist()
+    out: list[Any] = []
+    for raw in batch.to_pylist():
+        obj: dict[str, Any] = {}
+        for k, v in raw.items():
+            try:
+                obj[k] = v.decode("utf-8")
+            except UnicodeDecodeError as e:
+                text = preview({n: b.decode("utf-8", "replace") for n, b in raw.items()})
+                obj = NotUtf8(k, e.start, text)  # type: ignore[assignment]
+                break
+        out.append(obj)
+    return out
 
 
 def _open(f: InputFile, names: list[str], bad: dict[int, tuple[str, str]]) -> Any:
@@ -240,7 +286,7 @@ def _open(f: InputFile, names: list[str], bad: dict[int, tuple[str, str]]) -> An
                 delimiter=delimiter(f), newlines_in_values=True, invalid_row_handler=invalid
             ),
             convert_options=pc.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False
+                column_types=dict.fromkeys(names, pa.binary()), strings_can_be_null=False
             ),
         )
     except (pa.ArrowException, *READ_ERRORS) as e:

@@ -4,8 +4,9 @@ A folder means every data file under it, recursively, in sorted path order; hidd
 files and folders (`.name`) and the tool's own `_name` files are passed over. Real
 dumps carry other files beside their data (CORE's `manifest.xml` sitemaps, PubMed's
 `.md5`, OpenAlex's `manifest`, READMEs, licences): a file found in a folder or by a
-glob whose name is not a data file's, and whose first bytes are not a compressed
-stream or Parquet, is not read; resolve.py lists those in one log line and counts
+glob whose name is not a data file's is not read, except that a name with no suffix at
+all is read when its first bytes are a compressed stream, Parquet or a JSON object
+(`part_001.gz.part`, `part_000.gz.1` and other download leftovers are not); resolve.py lists those in one log line and counts
 them. This is the one place a folder or a glob is listed. Expansion happens before
 anything else, so ranks, resume and the input identity see exactly the files a user
 could have named one by one.
@@ -33,6 +34,11 @@ from .files import (
 )
 
 GLOB_CHARS = frozenset("*?[")
+# What downloaders leave beside (or instead of) a finished file: `part_001.gz.part`,
+# wget's second copy `part_000.gz.1`, a browser's `.crdownload`.
+DOWNLOAD_SUFFIXES = frozenset(
+    {"part", "partial", "tmp", "temp", "crdownload", "download", "aria2", "swp", "bak", "orig"}
+)
 
 
 @dataclass
@@ -51,11 +57,27 @@ class Expanded:
         self.found.append(found)
 
 
-def expand_paths(paths: list[str]) -> Expanded:
+LISTED = "--inputs-from"  # the group name of the files an --inputs-from list names
+
+
+def expand_paths(paths: list[str], listed_from: int | None = None) -> Expanded:
+    """`paths[listed_from:]` came from an --inputs-from list (the output of `find`): files
+    there are taken as found in a folder (a README or manifest.xml in it is listed and
+    skipped), while files named on the command line must each be readable."""
     out = Expanded()
-    for p in paths:
+    first_listed = len(out.paths)
+    for n, p in enumerate(paths):
+        if listed_from is not None and n == listed_from:
+            first_listed = len(out.paths)
+        from_list = listed_from is not None and n >= listed_from
         urls = list_url(p) if is_url(p) else None  # an object store prefix or glob
-        if p == "-" or os.path.isfile(p) or (is_url(p) and urls is None):
+        if from_list and p != "-" and os.path.isfile(p):
+            why = not_data_reason(p)
+            if why:
+                out.skipped.append((p, why))
+            else:
+                out.add(p, True)
+        elif p == "-" or os.path.isfile(p) or (is_url(p) and urls is None):
             out.add(p, False)
         elif urls is not None or os.path.isdir(p) or GLOB_CHARS & set(p):
             if urls is not None:
@@ -78,6 +100,8 @@ def expand_paths(paths: list[str]) -> Expanded:
             out.groups.append((p, start, len(out.paths)))
         else:
             out.add(p, False)  # missing: reported with the other checks
+    if listed_from is not None and listed_from < len(paths):
+        out.groups.append((LISTED, first_listed, len(out.paths)))
     return out
 
 
@@ -109,6 +133,12 @@ def not_data_reason(path: str) -> str | None:
         return "a manifest"
     if is_data_file(path):
         return None
+    name = os.path.basename(path)
+    if "." in name.lstrip("."):  # a suffix that is not a data file's: not guessed at
+        suffix = name.rsplit(".", 1)[1].lower()
+        if suffix in DOWNLOAD_SUFFIXES or suffix.isdigit():
+            return f"an unfinished or duplicate download (.{suffix})"
+        return "not a data file"
     try:
         with open_input(path) as fh:
             head = fh.read(64)

@@ -23,10 +23,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import InputError
+from .clean import DROPPED, is_placeholder
 from .compressed import READ_ERRORS, open_decompressed
 from .files import InputFile
 from .slicing import Cursor, Slice
-from .validate import Item, RecordValidator, Rejected, preview
+from .validate import BOOK_ARTICLE, Item, Record, RecordValidator, Rejected, preview
 
 log = logging.getLogger("specter2")
 
@@ -39,11 +40,36 @@ PMID_TEXT = re.compile(r"[0-9]{1,19}")  # ASCII only: "²".isdigit() is True
 ROOT_SNIFF_BYTES = 1 << 20
 
 
+def _texts(el: ET.Element) -> Iterator[str]:
+    """itertext() without formula alternatives (TeX sources, MathML annotations)."""
+    if str(el.tag).rpartition("}")[2].rpartition(":")[2] in DROPPED:
+        return
+    if el.text:
+        yield el.text
+    for child in el:
+        yield from _texts(child)
+        if child.tail:
+            yield child.tail
+
+
 def text_of(el: ET.Element | None) -> str | None:
-    """All text inside an element, markup removed, whitespace runs collapsed."""
+    """All text inside an element, markup removed, whitespace runs collapsed; a formula
+    given twice (MathML and its TeX annotation, <alternatives>) is read once."""
     if el is None:
         return None
-    return " ".join("".join(el.itertext()).split())
+    return " ".join("".join(_texts(el)).split())
+
+
+def _title(*els: ET.Element | None) -> str | None:
+    """The first of the titles that is a real one: NLM puts `[Not Available].` in
+    ArticleTitle for non-English articles whose title is only in VernacularTitle."""
+    first = None
+    for el in els:
+        t = text_of(el)
+        if t and not is_placeholder(t):
+            return t
+        first = first or t
+    return first  # a placeholder, taken as missing by the validator (and counted)
 
 
 def parse_pmid(text: str | None) -> int | str | None:
@@ -67,8 +93,9 @@ def article_fields(el: ET.Element) -> tuple[int | str | None, str | None, str | 
         doc = el.find("BookDocument")
         if doc is None:
             return None, None, None
-        title = text_of(doc.find("ArticleTitle")) or text_of(doc.find("Book/BookTitle"))
-        title = title or text_of(doc.find("VernacularTitle"))
+        title = _title(
+            doc.find("ArticleTitle"), doc.find("Book/BookTitle"), doc.find("VernacularTitle")
+        )
         return parse_pmid(text_of(doc.find("PMID"))), title, _abstract(doc)
     cit = el if el.tag == CITATION else el.find(CITATION)
     if cit is None:
@@ -77,30 +104,36 @@ def article_fields(el: ET.Element) -> tuple[int | str | None, str | None, str | 
     art = cit.find("Article")
     title = None
     if art is not None:
-        title = text_of(art.find("ArticleTitle")) or text_of(art.find("VernacularTitle"))
+        title = _title(art.find("ArticleTitle"), art.find("VernacularTitle"))
     return pmid, title, _abstract(art)
 
 
 def not_pubmed_reason(f: InputFile) -> str | None:
-    """Why an XML file is not PubMed (its root element), or None when it is, or when its
-    start cannot be parsed (the reader then names the problem and its line)."""
+    """Why an XML file is not PubMed (its root element; empty; not well-formed or not
+    readable before a root element), or None when its root is PubMed's."""
     parser: Any = ET.XMLPullParser(events=("start",))
     try:
         with open_decompressed(f) as fh:
-            left = ROOT_SNIFF_BYTES
+            left, seen = ROOT_SNIFF_BYTES, 0
             while left > 0:
                 chunk = fh.read(min(left, 1 << 16))
                 if not chunk:
-                    return None
+                    if not seen:
+                        return "an empty XML file"
+                    parser.close()  # raises on a document that ended before its root
+                    return "XML with no root element"
                 left -= len(chunk)
+                seen += len(chunk)
                 parser.feed(chunk)
                 for _, el in parser.read_events():
                     tag = str(el.tag).rpartition("}")[2]
                     if el.tag in ROOTS:
                         return None
                     return f"XML but not PubMed (its root element is <{tag}>)"
-    except (ET.ParseError, *READ_ERRORS):
-        return None
+    except ET.ParseError as e:
+        return f"not well-formed XML at line {e.position[0]} ({e})"
+    except READ_ERRORS as e:
+        return f"cannot be read ({e})"
     return None
 
 
@@ -160,8 +193,6 @@ def read_pubmed(
         obj[flds.abstract_field] = art["abstract"]
         where = f"{'book article' if art['book'] else 'article'} {n + 1}"
         pmid = art["pmid"]
-        if art["book"]:
-            validator.counts.book_articles += 1
         if isinstance(pmid, str) and validator.id_type == "int":
             shown = pmid if len(pmid) <= 40 else pmid[:40] + "..."
             item: Item = Rejected(
@@ -174,7 +205,11 @@ def read_pubmed(
                 n,
             )
         else:
-            item = validator.validate(obj, f.display, where, preview(obj), sl.file_index, n)
+            item = validator.validate(
+                obj, f.display, where, preview(obj), sl.file_index, n, parsed=True
+            )
+            if art["book"] and isinstance(item, Record):
+                item.flags |= BOOK_ARTICLE  # counted once kept (not a duplicate)
         yield item, Cursor(sl.file_index, n + 1)
     if counts.get("deleted"):
         validator.counts.deleted_citations += counts["deleted"]

@@ -16,7 +16,7 @@ import os
 from ..errors import InputError, UsageError
 from ..objstore.inputs import stat_urls
 from ..objstore.urls import is_url
-from .expand import expand_paths
+from .expand import LISTED, expand_paths
 from .files import InputFile, detect, split_name
 from .sniff import json_layout
 
@@ -35,12 +35,15 @@ class InputList(list[InputFile]):
         self.skipped = skipped
 
 
-def resolve_inputs(paths: list[str], delimiter: str | None = None) -> InputList:
+def resolve_inputs(
+    paths: list[str], delimiter: str | None = None, listed_from: int | None = None
+) -> InputList:
     """Check that every input exists and is a readable file, before any work starts.
 
     Folders and quoted globs expand to the data files under them, in sorted path order.
     `delimiter` (--delimiter) is the CSV field separator; by default each CSV file's
-    is found from its header line.
+    is found from its header line. `paths[listed_from:]` came from --inputs-from: its
+    files are taken as found in a folder (see expand_paths).
     """
     if not paths:
         raise UsageError(
@@ -48,7 +51,7 @@ def resolve_inputs(paths: list[str], delimiter: str | None = None) -> InputList:
         )
     if paths.count("-") > 1:
         raise UsageError("stdin (-) can be given only once")
-    ex = expand_paths(paths)
+    ex = expand_paths(paths, listed_from)
     objects = stat_urls([p for p in ex.paths if is_url(p)])  # a listing per folder
     out: list[InputFile] = []
     kept: list[int] = []  # index in ex.paths of each file of `out`
@@ -97,6 +100,8 @@ def resolve_inputs(paths: list[str], delimiter: str | None = None) -> InputList:
         if not any(start <= i < end for i in kept):
             mine = [f"{s} ({why})" for s, why in skipped if _under(s, given)]
             what = "is a directory with" if os.path.isdir(given) else "the pattern matches"
+            if given == LISTED:
+                what = "list names"
             raise InputError(
                 f"{given}: {what} no file that can be read as records (.jsonl, .json, .csv, "
                 ".tsv, .xml (PubMed), .parquet, optionally .gz, .zst, .xz or .bz2)"

@@ -19,6 +19,7 @@ from zstandard import ZstdError
 from ..config import ID_FIELDS, FieldSettings
 from ..errors import InputError
 from ..objstore.inputs import parquet_source
+from ..objstore.urls import is_url
 from .compressed import READ_ERRORS, open_decompressed
 from .document import ARRAY_HINT
 from .fields import has_field
@@ -240,21 +241,32 @@ def s2_dataset(obj: dict[str, Any]) -> str | None:
 def s2_join_hint(papers: list[InputFile], abstracts: list[InputFile]) -> str:
     """The refusal for S2 `papers` and `abstracts` given together, with the join command."""
 
-    def where(fs: list[InputFile]) -> str:
+    def where(fs: list[InputFile], others: list[InputFile]) -> str:
+        """A quoted glob of the folder when its files are exactly this dataset's shards,
+        else every file, quoted (s2join takes several per side)."""
         import os
+        import shlex
 
-        dirs = sorted({os.path.dirname(f.path) or "." for f in fs})
-        if len(dirs) == 1:
-            return "'" + os.path.join(dirs[0], "*") + "'"
-        return "'" + fs[0].path + "'"
+        dirs = {os.path.dirname(f.path) or "." for f in fs}
+        if len(dirs) == 1 and not is_url(fs[0].path):
+            d = dirs.pop()
+            try:
+                names = {n for n in os.listdir(d) if not n.startswith((".", "_"))}
+            except OSError:
+                names = set()
+            mine = {os.path.basename(f.path) for f in fs}
+            theirs = {os.path.basename(f.path) for f in others if os.path.dirname(f.path) == d}
+            if names == mine and not theirs & names:
+                return shlex.quote(os.path.join(d, "*"))
+        return " ".join(shlex.quote(f.path) for f in fs)
 
     return (
         f"{papers[0].display} holds S2 `papers` records (titles) and {abstracts[0].display} "
         "S2 `abstracts` records: embedded as they are, a paper would get its title or its "
         "abstract, not both. Join them on corpusid first (out of core, flat memory), then "
         "embed the result:\n"
-        f"  python -m specter2_cli.s2join --papers {where(papers)} --abstracts "
-        f"{where(abstracts)} -o s2_joined.parquet --temp-dir /scratch/tmp\n"
+        f"  python -m specter2_cli.s2join --papers {where(papers, abstracts)} --abstracts "
+        f"{where(abstracts, papers)} -o s2_joined.parquet --temp-dir /scratch/tmp\n"
         "  specter2 embed s2_joined.parquet --preset s2 -o OUT\n"
         "(the join needs pip install 'specter2-cli[s2]')"
     )

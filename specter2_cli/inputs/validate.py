@@ -21,11 +21,11 @@ class Record:
     file_index: int
     pos: int
     location: Any = None  # "line 12" / "row 7" (lazily rendered): where to point a later reject
-    flags: int = 0  # NO_TITLE | NO_ABSTRACT | PLACEHOLDER, counted once the record is kept
+    flags: int = 0  # NO_TITLE | NO_ABSTRACT | PLACEHOLDER | BOOK_ARTICLE, counted once kept
     raw: str = ""  # the record as read (a preview), for a later reject; dropped once kept
 
 
-NO_TITLE, NO_ABSTRACT, PLACEHOLDER = 1, 2, 4
+NO_TITLE, NO_ABSTRACT, PLACEHOLDER, BOOK_ARTICLE = 1, 2, 4, 8
 
 # Reject reasons by the start of their text, for the summary's `rejected_by_reason`.
 REASON_KEYS = (
@@ -64,7 +64,7 @@ class InputCounts:
     no_abstract: int = 0
     placeholders: int = 0  # records with a placeholder title or abstract, taken as missing
     deleted_citations: int = 0  # PubMed DeleteCitation PMIDs read (update files)
-    book_articles: int = 0  # PubMed book articles read
+    book_articles: int = 0  # PubMed book articles kept
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
 
     def kept(self, r: Record) -> None:
@@ -73,6 +73,7 @@ class InputCounts:
             self.no_title += f & NO_TITLE
             self.no_abstract += (f & NO_ABSTRACT) >> 1
             self.placeholders += (f & PLACEHOLDER) >> 2
+            self.book_articles += (f & BOOK_ARTICLE) >> 3
         r.raw = ""
 
     def rejected(self, r: Rejected) -> None:
@@ -89,6 +90,7 @@ class Rejected:
     raw: str
     file_index: int
     pos: int
+    empty: bool = False  # no text at all in a corpus dump: set aside, never stops the run
 
     def __post_init__(self) -> None:
         # Keep only a preview: a window may hold many rejects, each from a huge line.
@@ -140,6 +142,10 @@ class RecordValidator:
         self.sep = sep_token
         self.id_type = id_type  # "int" or "string" (resolved), "any" for the in-memory API
         self.counts = InputCounts()  # for the summary (see InputCounts)
+        # A record with neither title nor abstract in a corpus dump (an OpenAlex work with
+        # null title and abstract, a Crossref component with "title": []) is an empty
+        # record, not a broken one: set aside (`no_text`) without stopping the run.
+        self.empty_ok = fields.preset is not None
 
     def id_of(self, obj: dict[str, Any]) -> tuple[Any, str | None]:
         """(value, field name) of the record's id; value None when absent."""
@@ -183,8 +189,17 @@ class RecordValidator:
         return str(value), None
 
     def validate(
-        self, obj: Any, source: str, location: Any, raw: str, file_index: int, pos: int
+        self,
+        obj: Any,
+        source: str,
+        location: Any,
+        raw: str,
+        file_index: int,
+        pos: int,
+        parsed: bool = False,
     ) -> Item:
+        """parsed=True: the text came out of an XML parser (PubMed), markup already gone."""
+
         def reject(reason: str, rid: Any = None) -> Rejected:
             return Rejected(source, location, rid, reason, raw, file_index, pos)
 
@@ -197,12 +212,14 @@ class RecordValidator:
             if isinstance(shown, str) and unicode_problem(shown):
                 shown = None  # could not be written to the rejects file as it is
             return reject(why or "bad id", shown)
-        text, why, flags = self.text_of(obj)
+        text, why, flags = self.text_of(obj, not parsed)
         if text is None:
-            return reject(why or "no text", rid)
+            r = reject(why or "no text", rid)
+            r.empty = (self.empty_ok or parsed) and why is not None and why.startswith("no text")
+            return r
         return Record(rid, text, file_index, pos, location, flags, raw[:RAW_PREVIEW_CHARS])
 
-    def text_of(self, obj: dict[str, Any]) -> tuple[str | None, str | None, int]:
+    def text_of(self, obj: dict[str, Any], tags: bool = True) -> tuple[str | None, str | None, int]:
         """(model text, None, flags) or (None, reason, 0).
 
         Titles and abstracts are made plain text (clean.plain_text) and a placeholder
@@ -242,11 +259,11 @@ class RecordValidator:
         flags = 0
         title, abstract = title_v, abstract_v
         if title:
-            title = plain_text(title)
+            title = plain_text(title, tags)
             if is_placeholder(title):
                 title, flags = None, PLACEHOLDER
         if abstract:
-            abstract = plain_text(abstract)
+            abstract = plain_text(abstract, tags)
             if is_placeholder(abstract):
                 abstract, flags = None, PLACEHOLDER
         if not (title and title.strip()) and not (abstract and abstract.strip()):

@@ -68,6 +68,7 @@ class EmbedJob:
     stdin: IO[bytes] | None = None
     on_shard_committed: Callable[[ShardEntry], None] | None = None
     delimiter: str | None = None  # CSV field separator (--delimiter); None: sniffed per file
+    listed_from: int | None = None  # inputs[listed_from:] came from --inputs-from
 
     def run(self) -> RunSummary:
         t0 = time.perf_counter()
@@ -76,7 +77,7 @@ class EmbedJob:
         check_adapter_tag(self.settings.model)  # before anything is written
         refuse_special_files(self.inputs)
         files = outside_outdir(
-            resolve_inputs(self.inputs, self.delimiter), self.inputs, self.outdir
+            resolve_inputs(self.inputs, self.delimiter, self.listed_from), self.inputs, self.outdir
         )
         rank = detect_rank(self.shard_index, self.num_shards)
         progress = Progress(self.progress, self.log_every_s)

@@ -48,6 +48,7 @@ class RunSummary:
     book_articles: int = 0
     deleted_citations: int = 0
     skipped_files: int = 0
+    no_text: int = 0  # records with neither title nor abstract (set aside, see rejected_by_reason)
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
 
     def add_input_counts(self, c: InputCounts) -> None:
@@ -55,6 +56,7 @@ class RunSummary:
         self.placeholders, self.book_articles = c.placeholders, c.book_articles
         self.deleted_citations = c.deleted_citations
         self.rejected_by_reason = dict(sorted(c.rejected_by_reason.items()))
+        self.no_text = c.rejected_by_reason.get("no_text", 0)
 
     @property
     def new(self) -> int:

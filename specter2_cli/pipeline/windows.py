@@ -139,7 +139,7 @@ def cut_windows(
         if isinstance(item, Rejected):
             if counts is not None:
                 counts.rejected(item)
-            if stop_at_first_reject:
+            if stop_at_first_reject and not item.empty:  # an empty dump record is no error
                 w.error = item
                 w.cursor = Cursor(item.file_index, item.pos)  # resume at the bad record
                 w.shard_end = True
