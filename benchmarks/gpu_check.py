@@ -294,7 +294,7 @@ def oom_policy(
 ) -> None:
     import torch
 
-    from specter2_cli.model.encoder import DeviceMemoryError
+    from specter2_cli.model.devicefaults import DeviceMemoryError
 
     torch.cuda.empty_cache()
     total = torch.cuda.get_device_properties(0).total_memory

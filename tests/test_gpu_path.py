@@ -21,15 +21,8 @@ from specter2_cli import faults
 from specter2_cli.api import embed_files
 from specter2_cli.config import EmbedSettings, ModelSettings
 from specter2_cli.errors import EnvironmentProblem
-from specter2_cli.model.encoder import (
-    CudaOps,
-    DeviceFailure,
-    DeviceMemoryError,
-    DeviceOps,
-    Encoder,
-    EncoderStats,
-    choose_path,
-)
+from specter2_cli.model.devicefaults import DeviceFailure, DeviceMemoryError
+from specter2_cli.model.encoder import CudaOps, DeviceOps, Encoder, EncoderStats, choose_path
 from specter2_cli.model.loader import load_encoder
 from specter2_cli.model.varlen import (
     pack_batch,

@@ -40,7 +40,7 @@ def exit_on_error(command: F) -> F:
             typer.echo(f"specter2: error: {e}", err=True)
             raise typer.Exit(e.exit_code) from None
         except RuntimeError as e:  # a CUDA failure outside the encoder's own handling
-            from ..model.encoder import cuda_failure, is_cuda_failure, is_out_of_memory
+            from ..model.devicefaults import cuda_failure, is_cuda_failure, is_out_of_memory
 
             if is_out_of_memory(e):
                 problem: Specter2Error = EnvironmentProblem(

@@ -105,7 +105,7 @@ def resolve_device(device: str) -> str:
             raise UsageError(
                 f"--device {device}: this process sees {count} GPU(s), cuda:0 to cuda:{count - 1}"
             )
-        from .encoder import cuda_failures
+        from .devicefaults import cuda_failures
 
         with cuda_failures(device, "to become the current GPU"):
             torch.cuda.set_device(index)  # before any CUDA work: no context on another GPU
@@ -225,7 +225,7 @@ def _fp32_master(model: Any, adapter: Any, engine: str, dtype: torch.dtype) -> A
 def _to_device(module: Any, dev: str, dtype: torch.dtype) -> Any:
     """`module.to(dev, dtype)`; a device without room for the model, or one that CUDA cannot
     use (busy, unsupported, driver trouble), is exit 4, not a traceback."""
-    from .encoder import MEMORY_ADVICE, DeviceMemoryError, cuda_failures, is_out_of_memory
+    from .devicefaults import MEMORY_ADVICE, DeviceMemoryError, cuda_failures, is_out_of_memory
 
     try:
         with cuda_failures(dev, "taking the model"):

@@ -212,7 +212,7 @@ def _support(dev: torch.device, dtype: torch.dtype, head_dim: int) -> tuple[str 
             )
         return _probe(dev, dtype, head_dim), True
     except Exception as e:  # kernel missing from this build, driver trouble: use padded SDPA
-        from .encoder import is_out_of_memory
+        from .devicefaults import is_out_of_memory
 
         why = f"varlen_attn failed on a probe ({type(e).__name__}: {str(e)[:200]})"
         return why, not is_out_of_memory(e)

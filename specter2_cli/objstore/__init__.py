@@ -11,7 +11,8 @@ commit.py    the OUTDIR commit protocol for stores without an atomic rename
 
 from __future__ import annotations
 
-from .store import ObjectInfo, ObjectStore, anonymous_from_env, open_store
+from .opening import open_store
+from .store import ObjectInfo, ObjectStore, anonymous_from_env
 from .urls import ObjectURL, is_url, parse_url
 
 __all__ = [

@@ -34,7 +34,8 @@ from dataclasses import dataclass
 
 from .. import faults
 from ..errors import LockHeld, UsageError
-from .store import ObjectInfo, ObjectStore, PreconditionFailed, open_store
+from .opening import open_store
+from .store import ObjectInfo, ObjectStore, PreconditionFailed
 from .urls import ObjectURL, parse_url
 
 log = logging.getLogger("specter2")

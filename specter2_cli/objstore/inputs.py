@@ -23,7 +23,8 @@ from collections.abc import Callable, Iterable
 from typing import IO
 
 from ..errors import EnvironmentProblem, InputError
-from .store import GLOB_CHARS, ObjectInfo, ObjectStore, anonymous_from_env, open_store
+from .opening import open_store
+from .store import GLOB_CHARS, ObjectInfo, ObjectStore, anonymous_from_env
 from .urls import ObjectURL, is_url, parse_url
 
 log = logging.getLogger("specter2")

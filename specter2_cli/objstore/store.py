@@ -13,8 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
-from ..errors import EnvironmentProblem, UsageError
-from .urls import ObjectURL, parse_url
+from ..errors import UsageError
 
 # what `embed --anonymous` (SPECTER2_EMBED_ANONYMOUS) sets, for this process and its workers;
 # library users may set it too. Not SPECTER2_ANONYMOUS: that is the old shared form of the
@@ -142,27 +141,3 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
             out.append(re.escape(c))
         i += 1
     return re.compile("".join(out) + r"\Z", re.DOTALL)
-
-
-def open_store(url: str | ObjectURL, *, anonymous: bool | None = None) -> ObjectStore:
-    """The store that serves `url`. `anonymous` None: from SPECTER2_ANONYMOUS_READS."""
-    u = parse_url(url) if isinstance(url, str) else url
-    anon = anonymous_from_env() if anonymous is None else anonymous
-    if u.scheme == "s3":
-        try:
-            import boto3  # noqa: F401
-        except ImportError:
-            raise EnvironmentProblem(
-                f"{u}: reading s3:// needs boto3, which is not installed: "
-                "pip install 'specter2-cli[cloud]' (or pip install boto3)"
-            ) from None
-        from .s3 import S3Store
-
-        return S3Store(u.bucket, anonymous=anon)
-    if u.scheme == "gs":
-        from .others import GcsStore
-
-        return GcsStore(u.bucket, anonymous=anon)
-    from .others import HfStore
-
-    return HfStore(u.bucket, anonymous=anon)

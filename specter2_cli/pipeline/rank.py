@@ -308,7 +308,8 @@ class RankRun:
         self, encoder: Encoder, sink: ShardSink, progress: Progress, windows: queue.Queue[Message]
     ) -> None:
         """One window in flight: window k+1 runs on the device while window k is written."""
-        from ..model.encoder import DeviceError, WindowAbandoned
+        from ..model.devicefaults import DeviceError
+        from ..model.encoder import WindowAbandoned
 
         stop = self.job.stop
         inflight: tuple[Window, Pending | None] | None = None
