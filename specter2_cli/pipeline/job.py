@@ -101,10 +101,31 @@ class EmbedJob:
         # not cost the embeddings it was meant to replace
         self._refuse_empty_files(files)
         id_type = self._check_inputs(files)
+        # judged over the whole job, before --overwrite moves anything and before an
+        # --incremental run opens a generation: an empty .gz, a file of blank lines
+        self._refuse_no_record(files, id_type)
+        out.settle_aside()  # a run killed between --overwrite and its first commit
         if self.overwrite:
             if self.encoder is None:  # a typo in --base-model must not cost the old output
                 self.encoder = self._load_encoder()
             out.wipe()
+            try:
+                return self._claim_and_run(t0, files, rank, progress, out, id_type)
+            except BaseException:
+                # failed before its first commit: the old output comes back as it was
+                out.restore_aside()
+                raise
+        return self._claim_and_run(t0, files, rank, progress, out, id_type)
+
+    def _claim_and_run(
+        self,
+        t0: float,
+        files: list[InputFile],
+        rank: RankInfo,
+        progress: Progress,
+        out: OutDir,
+        id_type: str,
+    ) -> RunSummary:
         made = out.prepare_new()
         if self.encoder is None and not out.exists():
             # load before claiming OUTDIR: a typo in --base-model must not pin the folder to it
@@ -136,6 +157,28 @@ class EmbedJob:
         raise InputError(
             f"the input is empty ({names}: 0 bytes): a failed download? Nothing was written. "
             "Check the input, or pass --allow-empty if an empty input is expected"
+        )
+
+    def _refuse_no_record(self, files: list[InputFile], id_type: str) -> None:
+        """No record and no bad record in any of the job's files (every rank decides alike,
+        whatever part it owns): exit 3 before anything is written, unless --allow-empty."""
+        if self.allow_empty or any(f.kind == "stdin" for f in files):
+            return  # stdin is read once: its emptiness is judged after the run
+        from ..inputs import RecordStream
+        from ..inputs.slicing import plan_slices
+
+        s = self.settings
+        validator = RecordValidator(
+            s.fields, s.model.query_mode, "[SEP]", id_type, s.model.text_format
+        )
+        stream = RecordStream(files, plan_slices(files, 0, 1), validator)
+        for _ in stream:
+            return
+        names = ", ".join(f.display for f in files[:3]) + (", ..." if len(files) > 3 else "")
+        raise InputError(
+            f"no records in the input ({names}): an empty file or a failed download? "
+            "Nothing was written or deleted. Check the input, or pass --allow-empty if an "
+            "empty input is expected"
         )
 
     def _check_inputs(self, files: list[InputFile]) -> str:

@@ -1,0 +1,120 @@
+"""An operator review's findings: a failing --overwrite keeps the old output, emptiness is
+judged over the whole job, merges and exports leave no temp files, damaged shards are found.
+
+In-process on the fake encoder (tests/fakes.py): the file takes about a second.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from specter2_cli.api import embed_files
+from specter2_cli.config import EmbedSettings
+from specter2_cli.errors import InputError
+from specter2_cli.store.outdir import ASIDE, OutDir
+from tests.fakes import FakeEncoder
+
+
+def paper(i: int) -> dict[str, Any]:
+    return {"id": i, "title": f"t{i}", "abstract": f"w{i} a b c"}
+
+
+def write(path: Path, records: list[dict[str, Any]]) -> str:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return str(path)
+
+
+def run(inputs: list[str], out: Path, **kw: Any) -> Any:
+    enc = FakeEncoder()
+    return embed_files(inputs, out, encoder=enc, settings=EmbedSettings(model=enc.settings), **kw)
+
+
+def rows_of(out: Path) -> dict[Any, list[float]]:
+    t = pq.read_table(out)
+    return dict(zip(t.column("id").to_pylist(), t.column("embedding").to_pylist(), strict=True))
+
+
+def broken_inputs(tmp_path: Path) -> dict[str, str]:
+    """Inputs a failed download leaves: all pass a size check, none holds a usable record
+    (the truncated one holds some, then ends mid-stream)."""
+    empty_gz = tmp_path / "empty.jsonl.gz"
+    empty_gz.write_bytes(gzip.compress(b""))
+    blank = tmp_path / "blank.jsonl"
+    blank.write_text("\n")
+    full = gzip.compress("".join(json.dumps(paper(i)) + "\n" for i in range(3000)).encode())
+    trunc = tmp_path / "trunc.jsonl.gz"
+    trunc.write_bytes(full[: len(full) // 2])
+    return {"empty gzip": str(empty_gz), "one newline": str(blank), "truncated gzip": str(trunc)}
+
+
+# ----------------------------------------------------------------- --overwrite
+
+
+def test_a_failing_overwrite_leaves_the_old_output_readable(tmp_path: Path) -> None:
+    src = write(tmp_path / "in.jsonl", [paper(i) for i in range(50)])
+    out = tmp_path / "out"
+    run([src], out)
+    before = rows_of(out)
+    assert len(before) == 50
+    for what, bad in broken_inputs(tmp_path).items():
+        with pytest.raises(InputError):
+            run([bad], out, overwrite=True)
+        assert rows_of(out) == before, what
+        assert (out / "_SUCCESS").exists() and not (out / ASIDE).exists(), what
+        assert run([src], out).already_done, what  # the old job is whole again
+    # a good --overwrite replaces it, and nothing is left aside
+    src2 = write(tmp_path / "in2.jsonl", [paper(i) for i in range(100, 110)])
+    run([src2], out, overwrite=True)
+    assert sorted(rows_of(out)) == list(range(100, 110))
+    assert not (out / ASIDE).exists()
+
+
+def test_a_run_killed_after_overwrite_moved_the_old_output_gets_it_back(tmp_path: Path) -> None:
+    src = write(tmp_path / "in.jsonl", [paper(i) for i in range(20)])
+    out = tmp_path / "out"
+    run([src], out)
+    before = rows_of(out)
+    OutDir(out).wipe()  # what a run killed -9 right after the move leaves
+    assert (out / ASIDE).is_dir() and not (out / "_specter2").exists()
+    assert run([src], out).already_done  # the next run puts it back and finds it complete
+    assert rows_of(out) == before and not (out / ASIDE).exists()
+
+
+# ----------------------------------------------------------------- emptiness of the job
+
+
+def test_an_empty_input_fails_on_every_rank(tmp_path: Path) -> None:
+    for what, bad in broken_inputs(tmp_path).items():
+        if what == "truncated gzip":
+            continue  # holds records: its damage is found by the rank that reads it
+        out = tmp_path / f"ranks-{what.replace(' ', '_')}"
+        for r in range(2):
+            with pytest.raises(InputError, match="no records"):
+                run([bad], out, shard_index=r, num_shards=2)
+        assert not (out / "_SUCCESS").exists(), what
+        # --allow-empty says it is fine: then both ranks finish
+        for r in range(2):
+            run([bad], out, shard_index=r, num_shards=2, allow_empty=True)
+        assert (out / "_SUCCESS").exists(), what
+
+
+def test_an_empty_nightly_file_does_not_block_later_incremental_runs(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    n1 = write(tmp_path / "n1.jsonl", [paper(i) for i in range(5)])
+    run([n1], out, incremental=True)
+    empty = tmp_path / "n2.jsonl.gz"
+    empty.write_bytes(gzip.compress(b""))
+    with pytest.raises(InputError, match="no records"):
+        run([str(empty)], out, incremental=True)
+    assert (out / "_SUCCESS").exists()  # the job is still complete: nothing was opened
+    assert len(OutDir(out).generations()) == 1
+    n3 = write(tmp_path / "n3.jsonl", [paper(i) for i in range(5, 8)])
+    s = run([n3], out, incremental=True)
+    assert s.embedded == 3 and (out / "_SUCCESS").exists()
+    assert sorted(rows_of(out)) == list(range(8))
