@@ -118,3 +118,92 @@ def test_an_empty_nightly_file_does_not_block_later_incremental_runs(tmp_path: P
     s = run([n3], out, incremental=True)
     assert s.embedded == 3 and (out / "_SUCCESS").exists()
     assert sorted(rows_of(out)) == list(range(8))
+
+
+# ----------------------------------------------------------------- -o, globs
+
+
+def test_output_naming_a_file_is_refused_even_with_overwrite(tmp_path: Path) -> None:
+    from specter2_cli.errors import OutputError
+
+    src = write(tmp_path / "in.jsonl", [paper(0)])
+    target = tmp_path / "notes.txt"
+    target.write_text("mine")
+    for overwrite in (False, True):
+        with pytest.raises(OutputError, match="not a folder"):
+            run([src], target, overwrite=overwrite)
+    assert target.read_text() == "mine"
+
+
+def test_a_glob_that_matches_a_fifo_names_it(tmp_path: Path) -> None:
+    import os
+
+    d = tmp_path / "fdir"
+    d.mkdir()
+    write(d / "a.jsonl", [paper(0)])
+    os.mkfifo(d / "b.jsonl")
+    with pytest.raises(InputError, match=r"b\.jsonl: is a named pipe"):
+        run([str(d / "*.jsonl")], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+# ----------------------------------------------------------------- merge, export, reader
+
+
+def test_a_merge_removes_the_temp_files_a_killed_merge_left(tmp_path: Path) -> None:
+    from specter2_cli.merge import merge
+
+    src = write(tmp_path / "in.jsonl", [paper(i) for i in range(6)])
+    out = tmp_path / "out"
+    run([src], out)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    left = [".m.parquet.tmp.othernode.4242", ".m.npy.tmp.othernode.1", ".m.ids.parquet.tmp.n.2"]
+    mine = ["m.parquet.tmp.x", ".m.parquet.tmpfile", ".other.parquet.tmp.n.1", "notes.txt"]
+    for name in left + mine:
+        (dest / name).write_bytes(b"x" * 10)
+    merge(out, dest / "m.parquet")
+    merge(out, dest / "m.npy")
+    present = {p.name for p in dest.iterdir()}
+    assert not present & set(left)
+    assert set(mine) <= present  # names the tool does not give are never touched
+    assert sorted(rows_of_file(dest / "m.parquet")) == list(range(6))
+
+
+def rows_of_file(path: Path) -> list[Any]:
+    return list(pq.read_table(path).column("id").to_pylist())
+
+
+def test_an_export_that_fails_leaves_no_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from specter2_cli import index as index_mod
+    from specter2_cli.reader import read_embeddings
+
+    src = write(tmp_path / "in.jsonl", [paper(i) for i in range(6)])
+    out = tmp_path / "out"
+    run([src], out)
+    emb = read_embeddings(out)
+
+    def full_disk(*a: Any, **k: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    # the index is written, then writing its id map fails
+    monkeypatch.setattr(index_mod.pq, "write_table", full_disk)
+    with pytest.raises(OSError):
+        index_mod.write_index(emb, tmp_path / "x.usearch")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out"]
+
+
+def test_reading_a_merged_file_of_zero_rows(tmp_path: Path) -> None:
+    from specter2_cli.merge import merge
+    from specter2_cli.reader import read_embeddings
+
+    blank = tmp_path / "blank.jsonl"
+    blank.write_text("\n")
+    out = tmp_path / "empty"
+    run([str(blank)], out, allow_empty=True)
+    merge(out, tmp_path / "empty.parquet")
+    e = read_embeddings(tmp_path / "empty.parquet")
+    assert len(e.ids) == 0 and len(e.id_keys) == 0
+    assert e.embeddings.shape[0] == 0

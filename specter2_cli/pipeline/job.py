@@ -90,6 +90,7 @@ class EmbedJob:
         self, t0: float, files: list[InputFile], rank: RankInfo, progress: Progress
     ) -> RunSummary:
         out = OutDir(self.outdir)
+        out.refuse_not_a_folder()
         out.refuse_inputs_inside(files)
         out.refuse_foreign_files()
         if self.overwrite and rank.world > 1:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import describe_differences
-from ..errors import LockHeld, UsageError
+from ..errors import LockHeld, OutputError, UsageError
 from ..objstore.urls import is_url, looks_like_url
 from .durable import atomic_write_text, fsync_dir, output_error, publish, unique_suffix
 from .locks import RankLock, is_locked
@@ -72,6 +72,15 @@ class OutDir:
         self.state = self.path / STATE
 
     # setup -------------------------------------------------------------
+
+    def refuse_not_a_folder(self) -> None:
+        """-o names an existing file (or other non-folder): refused before anything loads or
+        moves, with or without --overwrite (which never deletes a file it did not write)."""
+        if self.path.exists() and not self.path.is_dir():
+            raise OutputError(
+                f"-o/--output {self.path} exists and is not a folder; the output is a folder "
+                "of shards: choose another -o/--output"
+            )
 
     def refuse_foreign_files(self) -> None:
         """A folder without our state must not hold files named like ours: they are not
