@@ -207,3 +207,49 @@ def test_reading_a_merged_file_of_zero_rows(tmp_path: Path) -> None:
     e = read_embeddings(tmp_path / "empty.parquet")
     assert len(e.ids) == 0 and len(e.id_keys) == 0
     assert e.embeddings.shape[0] == 0
+
+
+# ----------------------------------------------------------------- shards damaged in place
+
+
+def _damage(path: Path, at: int, n: int) -> None:
+    size = path.stat().st_size
+    with open(path, "r+b") as f:
+        f.seek(at)
+        f.write(b"\0" * n)
+    assert path.stat().st_size == size  # the same size: a size check cannot see it
+
+
+def test_a_shard_damaged_in_place_is_never_read_as_vectors(tmp_path: Path) -> None:
+    import shutil
+
+    from specter2_cli.merge import merge
+    from specter2_cli.reader import read_embeddings
+    from specter2_cli.status import job_status
+
+    src = write(tmp_path / "in.jsonl", [paper(i) for i in range(200)])
+    out = tmp_path / "out"
+    run([src], out)
+    ref = rows_of(out)
+    shard = out / "part-00000.parquet"
+    shutil.copytree(out, tmp_path / "mid")
+    # the footer overwritten: status sees it, and the rerun re-embeds the shard
+    size = shard.stat().st_size
+    footer = int.from_bytes(shard.read_bytes()[-8:-4], "little")
+    _damage(shard, size - 8 - footer, 40)
+    assert not job_status(out).complete
+    s = run([src], out)
+    assert not s.already_done and rows_of(out) == ref
+    # zeros inside the pages: every reader refuses it (never other vectors)
+    mid = tmp_path / "mid" / "part-00000.parquet"
+    col = pq.read_metadata(mid).row_group(0).column(1)  # the embeddings' pages
+    assert col.path_in_schema.startswith("embedding")
+    _damage(mid, col.data_page_offset + 291, 8)
+    # a plain read gives other vectors without a word: what the page checksums are for
+    plain = pq.read_table(mid, page_checksum_verification=False).column("embedding")
+    assert plain.to_pylist() != [ref[i] for i in range(200)]
+    with pytest.raises(InputError, match="damaged"):
+        merge(tmp_path / "mid", tmp_path / "m.parquet")
+    with pytest.raises(InputError, match="damaged"):
+        read_embeddings(tmp_path / "mid")
+    assert not (tmp_path / "m.parquet").exists()

@@ -156,6 +156,9 @@ class ShardWriter:
                     use_dictionary=["id"] if id_type == "string" else False,
                     use_byte_stream_split=[EMBEDDING_LEAF] if out_dtype == "float32" else False,
                     write_statistics=["id", "input_file", "input_pos"],
+                    # a CRC per page: a shard damaged in place (same size) fails to read
+                    # instead of giving other vectors
+                    write_page_checksum=True,
                 )
             else:
                 self._npy = open(self.tmp, "wb")
@@ -164,6 +167,7 @@ class ShardWriter:
                     self.ids_tmp,
                     _with_metadata(index_schema(id_type), metadata),
                     compression=COMPRESSION,
+                    write_page_checksum=True,
                 )
         except OSError as e:
             self.abort()
@@ -254,7 +258,7 @@ def read_index(
     """The index columns of one committed shard (from the .parquet or the .ids.parquet)."""
     src = next((f for f in files if f.endswith(".ids.parquet")), files[0])
     try:
-        return pq.read_table(outdir / src, columns=list(columns))
+        return pq.read_table(outdir / src, columns=list(columns), page_checksum_verification=True)
     except (OSError, pa.ArrowException, ValueError) as e:
         raise _unreadable(outdir / src, e) from None
 
@@ -265,7 +269,9 @@ def read_shard_embeddings(outdir: Path, files: list[str], mmap: bool = True) -> 
     try:
         if npy is not None:
             return np.load(outdir / npy, mmap_mode="r" if mmap else None, allow_pickle=False)
-        col = pq.read_table(outdir / files[0], columns=["embedding"]).column("embedding")
+        col = pq.read_table(
+            outdir / files[0], columns=["embedding"], page_checksum_verification=True
+        ).column("embedding")
     except (OSError, pa.ArrowException, ValueError) as e:
         raise _unreadable(outdir / (npy or files[0]), e) from None
     return fixed_list_to_numpy(col)
@@ -275,8 +281,10 @@ def _unreadable(path: Path, e: Exception) -> InputError:
     """A shard that cannot be read (deleted, cut short, not ours): exit 3, naming it."""
     return InputError(
         f"{path}: cannot read this shard ({type(e).__name__}: {e}); it is missing or damaged. "
-        "`specter2 status` on its folder names damaged shards; rerunning the embed command "
-        "re-embeds them"
+        "`specter2 status` on its folder names damaged shards, and rerunning the embed command "
+        "re-embeds them; a shard damaged in place is found only on reading it: delete the "
+        "file and rerun the same embed command, which re-embeds a missing shard (a file that "
+        "`specter2 merge` wrote: merge again)"
     )
 
 
