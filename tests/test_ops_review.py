@@ -253,3 +253,20 @@ def test_a_shard_damaged_in_place_is_never_read_as_vectors(tmp_path: Path) -> No
     with pytest.raises(InputError, match="damaged"):
         read_embeddings(tmp_path / "mid")
     assert not (tmp_path / "m.parquet").exists()
+
+
+def test_an_empty_incremental_run_from_stdin_is_forgotten(tmp_path: Path) -> None:
+    import io
+
+    from specter2_cli.merge import merge
+
+    out = tmp_path / "out"
+    n1 = write(tmp_path / "n1.jsonl", [paper(i) for i in range(4)])
+    run([n1], out, incremental=True)
+    with pytest.raises(InputError, match="no records"):
+        run(["-"], out, incremental=True, stdin=io.BytesIO(b"\n"))
+    assert (out / "_SUCCESS").exists() and len(OutDir(out).generations()) == 1
+    merge(out, tmp_path / "m.parquet")  # not "interrupted"
+    s = run(["-"], out, incremental=True, stdin=io.BytesIO(json.dumps(paper(9)).encode()))
+    assert s.embedded == 1 and (out / "_SUCCESS").exists()
+    assert sorted(rows_of(out)) == [0, 1, 2, 3, 9]

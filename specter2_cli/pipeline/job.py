@@ -10,6 +10,7 @@ uninterrupted run would.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -191,6 +192,11 @@ class EmbedJob:
             peeked = peek.first_object()
             self.stdin = io.BufferedReader(peek)
         id_type = resolve_id_type(files, s.fields, peeked)
+        if files[0].kind == "stdin" and s.fields.id_type == "auto" and peeked is None:
+            # an empty stream shows no id: keep the job's, so that it fails as empty input
+            # and not as "other settings"
+            with contextlib.suppress(Exception):
+                id_type = (OutDir(self.outdir).job() or {}).get("id_type") or id_type
         check_inputs_readable(
             files,
             RecordValidator(s.fields, s.model.query_mode, "[SEP]", id_type, s.model.text_format),

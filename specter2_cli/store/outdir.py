@@ -415,6 +415,26 @@ class OutDir:
         finally:
             tmp.unlink(missing_ok=True)
 
+    def forget_empty_generation(self, gen: int) -> bool:
+        """The newest run (gen > 0, one process) found no record: its run record and manifest
+        are removed and `_SUCCESS` comes back if the earlier runs are complete. True if so."""
+        gens = self.generations()
+        if gen == 0 or not gens or gens[-1].gen != gen or gens[-1].world != 1:
+            return False
+        if any(m.done or m.shards for m in self.manifests(gen)):
+            return False
+        self.manifest_path(gen, 0).unlink(missing_ok=True)
+        (self.state / f"gen-{gen:04d}.json").unlink()
+        fsync_dir(self.state)
+        complete = self.mark_success_if_complete(gens[-2])
+        log.warning(
+            "%s: the run over %s found no record and is forgotten; the job is %s",
+            self.path,
+            ", ".join(d["path"] for d in gens[-1].inputs[:3]),
+            "complete as before" if complete else "as it was",
+        )
+        return True
+
     # ranks -----------------------------------------------------------------
 
     def manifest_path(self, gen: int, rank: int) -> Path:
