@@ -270,3 +270,47 @@ def test_an_empty_incremental_run_from_stdin_is_forgotten(tmp_path: Path) -> Non
     s = run(["-"], out, incremental=True, stdin=io.BytesIO(json.dumps(paper(9)).encode()))
     assert s.embedded == 1 and (out / "_SUCCESS").exists()
     assert sorted(rows_of(out)) == [0, 1, 2, 3, 9]
+
+
+# ----------------------------------------------------------------- --inputs-from, symlinks
+
+
+def test_an_inputs_from_list_leaves_out_the_outdirs_own_files(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from specter2_cli.cli import app
+
+    data = tmp_path / "data"
+    data.mkdir()
+    src = data / "a.jsonl"
+    src.write_text(json.dumps(paper(0)) + "\n" + "not json\n" + json.dumps(paper(1)) + "\n")
+    out = data / "emb"
+    enc = FakeEncoder()
+    settings = EmbedSettings(model=enc.settings, on_error="skip")
+    embed_files([str(src)], out, encoder=enc, settings=settings)
+    assert (out / "_rejects.jsonl").stat().st_size > 0
+    # what `find data -name '*.jsonl'` lists
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{src}\n{out / '_rejects.jsonl'}\n")
+    args = ["embed", "--inputs-from", str(listing), "-o", str(out), "--on-error", "skip"]
+    env = {k: None for k in ("SPECTER2_EMBED_ON_ERROR", "SPECTER2_EMBED_INPUTS_FROM")}
+    r = CliRunner().invoke(app, [*args, "--max-length", "64", "--device", "cpu"], env=env)
+    assert r.exit_code == 0, r.output
+    assert "left out 1 files of the --inputs-from list" in r.output
+
+
+def test_overwrite_never_follows_a_state_folder_that_is_a_link(tmp_path: Path) -> None:
+    import os
+
+    src = write(tmp_path / "in.jsonl", [paper(i) for i in range(3)])
+    elsewhere = tmp_path / "elsewhere"
+    run([src], elsewhere)
+    out = tmp_path / "out"
+    out.mkdir()
+    os.symlink(elsewhere / "_specter2", out / "_specter2")
+    from specter2_cli.errors import UsageError
+
+    with pytest.raises(UsageError, match="symbolic link"):
+        run([src], out, overwrite=True)
+    assert (elsewhere / "_specter2" / "job.json").exists()
+    assert run([src], elsewhere).already_done

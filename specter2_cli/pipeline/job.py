@@ -252,6 +252,24 @@ def refuse_special_files(paths: list[str]) -> None:
             )
 
 
+def listed_outside_outdir(paths: list[str], outdir: str | os.PathLike[str]) -> list[str]:
+    """An --inputs-from list without the files inside OUTDIR (a `find -name '*.jsonl'` over a
+    tree that holds OUTDIR lists its `_rejects.jsonl`): the tool's own output, left out with a
+    log line, as a folder or glob leaves them out."""
+    if not os.fspath(outdir).strip():
+        return paths
+    root = os.path.realpath(outdir)
+    keep = [p for p in paths if p == "-" or not os.path.realpath(p).startswith(root + os.sep)]
+    if len(keep) < len(paths):
+        log.info(
+            "left out %d files of the --inputs-from list inside the output folder %s (its own "
+            "output)",
+            len(paths) - len(keep),
+            outdir,
+        )
+    return keep
+
+
 def outside_outdir(files: InputList, given: list[str], outdir: str | os.PathLike[str]) -> InputList:
     """Files a folder or glob found inside OUTDIR (an OUTDIR inside an input folder) are the
     tool's own output, not input: left out, so that the resume and later --incremental runs
