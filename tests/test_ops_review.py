@@ -314,3 +314,25 @@ def test_overwrite_never_follows_a_state_folder_that_is_a_link(tmp_path: Path) -
         run([src], out, overwrite=True)
     assert (elsewhere / "_specter2" / "job.json").exists()
     assert run([src], elsewhere).already_done
+
+
+@pytest.mark.parametrize("backend", ["faiss", "usearch"])
+def test_an_id_map_of_another_export_with_the_same_ids_is_refused(
+    tmp_path: Path, backend: str
+) -> None:
+    from specter2_cli.errors import UsageError
+    from specter2_cli.index import id_map_path, load_index, write_index
+    from specter2_cli.reader import read_embeddings
+
+    pytest.importorskip(backend)
+    src = write(tmp_path / "in.jsonl", [paper(i) for i in range(20)])
+    run([src], tmp_path / "out")
+    emb = read_embeddings(tmp_path / "out")
+    ext = "faiss" if backend == "faiss" else "usearch"
+    a, b = tmp_path / f"a.{ext}", tmp_path / f"b.{ext}"
+    write_index(emb, a, metric="cosine")
+    write_index(emb, b, metric="dot")  # the same ids: a key-set check cannot tell them apart
+    assert load_index(a).metric == "cosine"
+    id_map_path(b).write_bytes(id_map_path(a).read_bytes())  # a copy from the other export
+    with pytest.raises(UsageError, match="another index file"):
+        load_index(b)
