@@ -336,3 +336,23 @@ def test_an_id_map_of_another_export_with_the_same_ids_is_refused(
     id_map_path(b).write_bytes(id_map_path(a).read_bytes())  # a copy from the other export
     with pytest.raises(UsageError, match="another index file"):
         load_index(b)
+
+
+def test_a_merged_npy_is_never_paired_with_the_ids_of_another_write(tmp_path: Path) -> None:
+    import numpy as np
+
+    from specter2_cli.merge import merge
+    from specter2_cli.reader import read_embeddings
+
+    for name, first in (("a", 0), ("b", 100)):
+        src = write(tmp_path / f"{name}.jsonl", [paper(i) for i in range(first, first + 10)])
+        run([src], tmp_path / name)
+        merge(tmp_path / name, tmp_path / f"{name}.npy")
+    a = read_embeddings(tmp_path / "a.npy")
+    assert sorted(a.ids.tolist()) == list(range(10))
+    assert np.array_equal(a.embeddings, read_embeddings(tmp_path / "a").embeddings)
+    # what a reader sees while `merge --overwrite` has published one of the two files
+    ids_b = (tmp_path / "b.ids.parquet").read_bytes()
+    (tmp_path / "a.ids.parquet").write_bytes(ids_b)
+    with pytest.raises(InputError, match="written with another"):
+        read_embeddings(tmp_path / "a.npy")
