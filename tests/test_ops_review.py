@@ -356,3 +356,19 @@ def test_a_merged_npy_is_never_paired_with_the_ids_of_another_write(tmp_path: Pa
     (tmp_path / "a.ids.parquet").write_bytes(ids_b)
     with pytest.raises(InputError, match="written with another"):
         read_embeddings(tmp_path / "a.npy")
+
+
+def test_a_run_an_earlier_version_opened_over_an_empty_night_is_forgotten(tmp_path: Path) -> None:
+    from specter2_cli.inputs import input_identity, resolve_inputs
+
+    out = tmp_path / "out"
+    n1 = write(tmp_path / "n1.jsonl", [paper(i) for i in range(4)])
+    run([n1], out, incremental=True)
+    empty = tmp_path / "n2.jsonl.gz"
+    empty.write_bytes(gzip.compress(b""))
+    # the state the earlier version left: a new run opened (and _SUCCESS deleted), nothing in it
+    OutDir(out).join_generation(input_identity(resolve_inputs([str(empty)])), 1, True)
+    assert not (out / "_SUCCESS").exists()
+    with pytest.raises(InputError, match="earlier failed run over it is forgotten"):
+        run([str(empty)], out, incremental=True)
+    assert (out / "_SUCCESS").exists() and len(OutDir(out).generations()) == 1

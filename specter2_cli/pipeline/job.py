@@ -177,11 +177,24 @@ class EmbedJob:
         for _ in stream:
             return
         names = ", ".join(f.display for f in files[:3]) + (", ..." if len(files) > 3 else "")
+        forgot = self._forget_run_over(files)
         raise InputError(
             f"no records in the input ({names}): an empty file or a failed download? "
-            "Nothing was written or deleted. Check the input, or pass --allow-empty if an "
-            "empty input is expected"
+            "Nothing was written or deleted"
+            + (" (an earlier failed run over it is forgotten)" if forgot else "")
+            + ". Check the input, or pass --allow-empty if an empty input is expected"
         )
+
+    def _forget_run_over(self, files: list[InputFile]) -> bool:
+        """A run over this same empty input that an earlier version opened and left (it
+        deleted _SUCCESS and blocked merges): forgotten, so that the job is complete again."""
+        out = OutDir(self.outdir)
+        if not out.exists():
+            return False
+        gens = out.generations()
+        if not gens or gens[-1].inputs != input_identity(files):
+            return False
+        return out.forget_empty_generation(gens[-1].gen)
 
     def _check_inputs(self, files: list[InputFile]) -> str:
         """The job's id type; fails on unusable input before the model loads."""

@@ -145,7 +145,7 @@ class RankRun:
             return
         # an --incremental run (from stdin: files are peeked before a run opens) that found
         # nothing is forgotten, so that the job stays complete and later runs and merges go on
-        forgotten = self.gen > 0 and self.out.forget_empty_generation(self.gen)
+        forgotten = self.gen > 0 and self.out.forget_empty_generation(self.gen, holding_lock=True)
         if not forgotten:
             self.out.save_manifest(m)  # a failed start: the next run may change its settings
         names = ", ".join(f.display for f in self.files[:3]) + (

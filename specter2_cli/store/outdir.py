@@ -415,7 +415,7 @@ class OutDir:
         finally:
             tmp.unlink(missing_ok=True)
 
-    def forget_empty_generation(self, gen: int) -> bool:
+    def forget_empty_generation(self, gen: int, holding_lock: bool = False) -> bool:
         """The newest run (gen > 0, one process) found no record: its run record and manifest
         are removed and `_SUCCESS` comes back if the earlier runs are complete. True if so."""
         gens = self.generations()
@@ -423,6 +423,8 @@ class OutDir:
             return False
         if any(m.done or m.shards for m in self.manifests(gen)):
             return False
+        if is_locked(self.lock_path(gen, 0)) and not holding_lock:
+            return False  # a process works on it right now
         self.manifest_path(gen, 0).unlink(missing_ok=True)
         (self.state / f"gen-{gen:04d}.json").unlink()
         fsync_dir(self.state)
