@@ -212,9 +212,9 @@ def load_index(path: str | os.PathLike[str]) -> LoadedIndex:
     want = info.get("index_fingerprint")
     if want is not None and want != _fingerprint(p):
         raise UsageError(
-            f"--index {p}: {idmap.name} was written with another index file (another "
-            "export: other metric, vectors or rows, or a file replaced since): both files must "
-            "come from one `specter2 export`; export again"
+            f"--index {p}: {idmap.name} does not belong to this index (it was written with "
+            "another index file: another export, with other metric, vectors or rows, or a "
+            "file replaced since): both files must come from one `specter2 export`; export again"
         )
     _check_same_export(p, idmap, index, backend, keys)
     order = np.argsort(keys, kind="stable")
