@@ -82,6 +82,11 @@ def test_a_run_killed_after_overwrite_moved_the_old_output_gets_it_back(tmp_path
     before = rows_of(out)
     OutDir(out).wipe()  # what a run killed -9 right after the move leaves
     assert (out / ASIDE).is_dir() and not (out / "_specter2").exists()
+    from specter2_cli.errors import UsageError
+    from specter2_cli.status import job_status
+
+    with pytest.raises(UsageError, match="put back by the next"):  # status says what to do
+        job_status(out)
     assert run([src], out).already_done  # the next run puts it back and finds it complete
     assert rows_of(out) == before and not (out / ASIDE).exists()
 

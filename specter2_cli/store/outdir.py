@@ -201,6 +201,10 @@ class OutDir:
             if (SHARD_FILE.match(p.name) or OWN_FILE.match(p.name)) and p.is_file()
         )
 
+    def aside_pending(self) -> bool:
+        """Earlier output that --overwrite moved aside waits for the new run's first commit."""
+        return (self.path / ASIDE).is_dir()
+
     def drop_aside(self) -> None:
         """The new run committed: delete what --overwrite moved aside."""
         aside = self.path / ASIDE
