@@ -64,7 +64,7 @@ def _footer_damage(path: Path, rows: int) -> str | None:
     try:
         n = pq.read_metadata(path).num_rows
     except (OSError, pa.ArrowException, ValueError) as e:
-        return f"cannot be read ({type(e).__name__}: {e})"
+        return f"cannot be read ({type(e).__name__}: {' '.join(str(e).split())})"
     if n != rows:
         return f"holds {n} rows, committed with {rows}"
     return None
