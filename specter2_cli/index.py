@@ -79,6 +79,26 @@ def write_index(
     keys = emb.id_keys.astype(np.uint64, copy=False)
     if backend == "faiss" and (keys == _NO_RESULT).any():
         raise UsageError("an id hashes to FAISS's reserved key -1; export to a .usearch file")
+    tmp, ids_tmp = _tmp(target), _tmp(id_map_path(target))
+    try:
+        return _write(lib, backend, emb, keys, target, tmp, ids_tmp, metric, hnsw)
+    except BaseException:
+        for t in (tmp, ids_tmp):
+            t.unlink(missing_ok=True)
+        raise
+
+
+def _write(
+    lib: Any,
+    backend: str,
+    emb: Embeddings,
+    keys: np.ndarray,
+    target: Path,
+    tmp: Path,
+    ids_tmp: Path,
+    metric: Metric,
+    hnsw: bool,
+) -> dict[str, Any]:
     x = _vectors(emb.embeddings, metric)
     dim = int(x.shape[1])
     if backend == "faiss":
@@ -90,13 +110,11 @@ def write_index(
             inner = lib.IndexFlatIP(dim) if ip else lib.IndexFlatL2(dim)
         index = lib.IndexIDMap2(inner)
         index.add_with_ids(x, keys.view(np.int64))
-        tmp = _tmp(target)
         lib.write_index(index, str(tmp))
     else:
         kind = {"l2": "l2sq", "dot": "ip", "cosine": "cos"}[metric]
         index = lib.Index(ndim=dim, metric=kind, dtype="f32", connectivity=16, expansion_add=128)
         index.add(keys, x)
-        tmp = _tmp(target)
         index.save(str(tmp))
     info = {
         "backend": backend,
@@ -105,15 +123,33 @@ def write_index(
         "rows": len(keys),
         "dim": dim,
         "model": _model_of(emb.metadata),
+        "index_fingerprint": _fingerprint(tmp),
     }
     ids = pa.array(emb.ids, type=pa.int64() if emb.ids.dtype.kind == "i" else pa.string())
     table = pa.table({"id_key": pa.array(keys, pa.uint64()), "id": ids})
     table = table.replace_schema_metadata({META_KEY: json.dumps(info)})
-    ids_tmp = _tmp(id_map_path(target))
     pq.write_table(table, ids_tmp, compression="zstd")
-    os.replace(ids_tmp, id_map_path(target))
+    # the index first, then the id map that names it: a reader that finds the new map
+    # finds the new index
     os.replace(tmp, target)
+    os.replace(ids_tmp, id_map_path(target))
     return info
+
+
+def _fingerprint(path: Path, span: int = 1 << 20) -> str:
+    """The index file's size and a digest of its first and last MiB: recorded in the id map
+    at export, compared at load (cheap on a large index; an index of another metric, other
+    vectors or rows differs there)."""
+    import hashlib
+
+    size = path.stat().st_size
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        h.update(f.read(span))
+        if size > span:
+            f.seek(max(span, size - span))
+            h.update(f.read(span))
+    return f"{size}:{h.hexdigest()}"
 
 
 def _tmp(path: Path) -> Path:
@@ -173,6 +209,13 @@ def load_index(path: str | os.PathLike[str]) -> LoadedIndex:
     lib = _import(backend)
     index = lib.read_index(str(p)) if backend == "faiss" else lib.Index.restore(str(p), view=True)
     keys = table.column("id_key").to_numpy()
+    want = info.get("index_fingerprint")
+    if want is not None and want != _fingerprint(p):
+        raise UsageError(
+            f"--index {p}: {idmap.name} does not belong to this index (it was written with "
+            "another index file: another export, with other metric, vectors or rows, or a "
+            "file replaced since): both files must come from one `specter2 export`; export again"
+        )
     _check_same_export(p, idmap, index, backend, keys)
     order = np.argsort(keys, kind="stable")
     ids = table.column("id").to_numpy(zero_copy_only=False)[order]

@@ -111,6 +111,13 @@ def _read_shards(folder: Path, shards: list[tuple[int, list[str]]]) -> Embedding
                 f"{folder / files[0]}: {len(emb)} vectors but {count} ids; the shard is damaged"
             )
         parts.append(emb if mask.all() else np.asarray(emb[mask]))
+    if not parts:  # a merged file of 0 rows (an --allow-empty job): an empty (0, dim) result
+        files = shards[0][1]
+        index = read_index(folder, files, ("id", "id_key")).slice(0, 0)
+        ids.append(index.column("id").combine_chunks())
+        keys.append(index.column("id_key").to_numpy())
+        emb = read_shard_embeddings(folder, files, mmap=False)
+        parts.append(np.asarray(emb[:0]))
     embeddings = parts[0] if len(parts) == 1 else np.concatenate(parts)
     id_array = pa.concat_arrays(ids)
     return Embeddings(

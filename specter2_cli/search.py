@@ -196,7 +196,7 @@ def _chunks(
             del view
             yield ids.slice(a, rows), keys[a : a + rows], part
         return
-    pf = pq.ParquetFile(outdir / files[0])
+    pf = pq.ParquetFile(outdir / files[0], page_checksum_verification=True)
     dim = pf.schema_arrow.field("embedding").type.list_size
     rows = chunk_rows(queries, dim)
     for batch in pf.iter_batches(batch_size=rows, columns=["id", "id_key", "embedding"]):
@@ -295,7 +295,7 @@ def read_titles(
         if path.suffix == ".parquet":
             import pyarrow.parquet as pq
 
-            pf = pq.ParquetFile(path)
+            pf = pq.ParquetFile(path, page_checksum_verification=True)
             cols = set(pf.schema_arrow.names)
             idf = next((n for n in names if n in cols), None)
             if idf is None or title_field not in cols:

@@ -9,7 +9,7 @@ from typing import Any
 from .errors import UsageError
 from .store.locks import is_locked
 from .store.manifest import Generation
-from .store.outdir import OutDir
+from .store.outdir import ASIDE, OutDir
 from .store.verify import covered, first_damage
 
 
@@ -58,6 +58,12 @@ class JobStatus:
 def job_status(path: str | os.PathLike[str]) -> JobStatus:
     out = OutDir(path)
     if not out.exists():
+        if out.aside_pending():
+            raise UsageError(
+                f"{path}: an --overwrite run was stopped before its first commit; the earlier "
+                f"output waits in {ASIDE}/ and is put back by the next `specter2 embed` on "
+                "this folder (rerun the command)"
+            )
         raise UsageError(f"{path}: not a specter2 output folder (no _specter2/job.json)")
     st = JobStatus(str(out.path), out.job(), out.generations())
     manifests = {(m.gen, m.rank): m for m in out.manifests()}

@@ -274,8 +274,9 @@ def embed(
     if inputs_from is not None:
         listed_from = len(inputs)
         from ..inputs.expand import read_inputs_from
+        from ..pipeline.job import listed_outside_outdir
 
-        inputs += read_inputs_from(str(inputs_from))
+        inputs += listed_outside_outdir(read_inputs_from(str(inputs_from)), output)
     from ..multi import check_device, check_devices
     from ..pipeline.runtime import SignalHandlers, StopFlag
 

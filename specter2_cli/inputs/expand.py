@@ -85,8 +85,11 @@ def expand_paths(paths: list[str], listed_from: int | None = None) -> Expanded:
             elif os.path.isdir(p):
                 listed = sorted(walk_files(p))
             else:
+                # a FIFO or device matched is kept: refused by name later, never dropped unsaid
                 listed = sorted(
-                    f for f in glob.glob(p, recursive=True) if os.path.isfile(f) and _visible(f)
+                    f
+                    for f in glob.glob(p, recursive=True)
+                    if os.path.exists(f) and not os.path.isdir(f) and _visible(f)
                 )
                 if not listed:
                     raise InputError(f"{p}: the pattern matches no file")

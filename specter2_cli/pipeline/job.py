@@ -10,6 +10,7 @@ uninterrupted run would.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -91,6 +92,7 @@ class EmbedJob:
         self, t0: float, files: list[InputFile], rank: RankInfo, progress: Progress
     ) -> RunSummary:
         out = OutDir(self.outdir)
+        out.refuse_not_a_folder()
         out.refuse_inputs_inside(files)
         out.refuse_foreign_files()
         if self.overwrite and rank.world > 1:
@@ -102,10 +104,31 @@ class EmbedJob:
         # not cost the embeddings it was meant to replace
         self._refuse_empty_files(files)
         id_type = self._check_inputs(files)
+        # judged over the whole job, before --overwrite moves anything and before an
+        # --incremental run opens a generation: an empty .gz, a file of blank lines
+        self._refuse_no_record(files, id_type)
+        out.settle_aside()  # a run killed between --overwrite and its first commit
         if self.overwrite:
             if self.encoder is None:  # a typo in --base-model must not cost the old output
                 self.encoder = self._load_encoder()
             out.wipe()
+            try:
+                return self._claim_and_run(t0, files, rank, progress, out, id_type)
+            except BaseException:
+                # failed before its first commit: the old output comes back as it was
+                out.restore_aside()
+                raise
+        return self._claim_and_run(t0, files, rank, progress, out, id_type)
+
+    def _claim_and_run(
+        self,
+        t0: float,
+        files: list[InputFile],
+        rank: RankInfo,
+        progress: Progress,
+        out: OutDir,
+        id_type: str,
+    ) -> RunSummary:
         made = out.prepare_new()
         if self.encoder is None and not out.exists():
             # load before claiming OUTDIR: a typo in --base-model must not pin the folder to it
@@ -139,6 +162,41 @@ class EmbedJob:
             "Check the input, or pass --allow-empty if an empty input is expected"
         )
 
+    def _refuse_no_record(self, files: list[InputFile], id_type: str) -> None:
+        """No record and no bad record in any of the job's files (every rank decides alike,
+        whatever part it owns): exit 3 before anything is written, unless --allow-empty."""
+        if self.allow_empty or any(f.kind == "stdin" for f in files):
+            return  # stdin is read once: its emptiness is judged after the run
+        from ..inputs import RecordStream
+        from ..inputs.slicing import plan_slices
+
+        s = self.settings
+        validator = RecordValidator(
+            s.fields, s.model.query_mode, "[SEP]", id_type, s.model.text_format
+        )
+        stream = RecordStream(files, plan_slices(files, 0, 1), validator)
+        for _ in stream:
+            return
+        names = ", ".join(f.display for f in files[:3]) + (", ..." if len(files) > 3 else "")
+        forgot = self._forget_run_over(files)
+        raise InputError(
+            f"no records in the input ({names}): an empty file or a failed download? "
+            "Nothing was written or deleted"
+            + (" (an earlier failed run over it is forgotten)" if forgot else "")
+            + ". Check the input, or pass --allow-empty if an empty input is expected"
+        )
+
+    def _forget_run_over(self, files: list[InputFile]) -> bool:
+        """A run over this same empty input that an earlier version opened and left (it
+        deleted _SUCCESS and blocked merges): forgotten, so that the job is complete again."""
+        out = OutDir(self.outdir)
+        if not out.exists():
+            return False
+        gens = out.generations()
+        if not gens or gens[-1].inputs != input_identity(files):
+            return False
+        return out.forget_empty_generation(gens[-1].gen)
+
     def _check_inputs(self, files: list[InputFile]) -> str:
         """The job's id type; fails on unusable input before the model loads."""
         s = self.settings
@@ -148,6 +206,11 @@ class EmbedJob:
             peeked = peek.first_object()
             self.stdin = io.BufferedReader(peek)
         id_type = resolve_id_type(files, s.fields, peeked)
+        if files[0].kind == "stdin" and s.fields.id_type == "auto" and peeked is None:
+            # an empty stream shows no id: keep the job's, so that it fails as empty input
+            # and not as "other settings"
+            with contextlib.suppress(Exception):
+                id_type = (OutDir(self.outdir).job() or {}).get("id_type") or id_type
         check_inputs_readable(
             files,
             RecordValidator(s.fields, s.model.query_mode, "[SEP]", id_type, s.model.text_format),
@@ -201,6 +264,24 @@ def refuse_special_files(paths: list[str]) -> None:
                 f"to resume), so give a regular file, or pipe the records to stdin: "
                 f"cat {p} | specter2 embed - ..."
             )
+
+
+def listed_outside_outdir(paths: list[str], outdir: str | os.PathLike[str]) -> list[str]:
+    """An --inputs-from list without the files inside OUTDIR (a `find -name '*.jsonl'` over a
+    tree that holds OUTDIR lists its `_rejects.jsonl`): the tool's own output, left out with a
+    log line, as a folder or glob leaves them out."""
+    if not os.fspath(outdir).strip():
+        return paths
+    root = os.path.realpath(outdir)
+    keep = [p for p in paths if p == "-" or not os.path.realpath(p).startswith(root + os.sep)]
+    if len(keep) < len(paths):
+        log.info(
+            "left out %d files of the --inputs-from list inside the output folder %s (its own "
+            "output)",
+            len(paths) - len(keep),
+            outdir,
+        )
+    return keep
 
 
 def outside_outdir(files: InputList, given: list[str], outdir: str | os.PathLike[str]) -> InputList:

@@ -144,14 +144,19 @@ class RankRun:
         seen += self.summary.deleted_citations
         if seen or self.job.allow_empty or m.world > 1:
             return
-        self.out.save_manifest(m)  # a failed start: the next run may change its settings
+        # an --incremental run (from stdin: files are peeked before a run opens) that found
+        # nothing is forgotten, so that the job stays complete and later runs and merges go on
+        forgotten = self.gen > 0 and self.out.forget_empty_generation(self.gen, holding_lock=True)
+        if not forgotten:
+            self.out.save_manifest(m)  # a failed start: the next run may change its settings
         names = ", ".join(f.display for f in self.files[:3]) + (
             ", ..." if len(self.files) > 3 else ""
         )
         raise InputError(
             f"no records in the input ({names}): an empty file or a failed download? "
-            "Nothing was written. Check the input, or pass --allow-empty if an empty input "
-            "is expected"
+            "Nothing was written"
+            + ("; the earlier runs' output is as it was" if forgotten else "")
+            + ". Check the input, or pass --allow-empty if an empty input is expected"
         )
 
     def _verify_committed_input(self, encoder: Encoder) -> None:

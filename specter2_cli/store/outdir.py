@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import describe_differences
-from ..errors import LockHeld, UsageError
+from ..errors import LockHeld, OutputError, UsageError
 from ..objstore.urls import is_url, looks_like_url
 from .durable import atomic_write_text, fsync_dir, output_error, publish, unique_suffix
 from .locks import RankLock, is_locked
@@ -38,6 +38,8 @@ from .manifest import Generation, Manifest
 from .verify import DamagedOutput, covered, read_manifest, read_state
 
 STATE = "_specter2"
+# where --overwrite moves the earlier output until the new run commits (hidden from readers)
+ASIDE = ".specter2-overwritten"
 
 log = logging.getLogger("specter2")
 
@@ -70,6 +72,15 @@ class OutDir:
         self.state = self.path / STATE
 
     # setup -------------------------------------------------------------
+
+    def refuse_not_a_folder(self) -> None:
+        """-o names an existing file (or other non-folder): refused before anything loads or
+        moves, with or without --overwrite (which never deletes a file it did not write)."""
+        if self.path.exists() and not self.path.is_dir():
+            raise OutputError(
+                f"-o/--output {self.path} exists and is not a folder; the output is a folder "
+                "of shards: choose another -o/--output"
+            )
 
     def refuse_foreign_files(self) -> None:
         """A folder without our state must not hold files named like ours: they are not
@@ -132,10 +143,17 @@ class OutDir:
         return (self.state / "job.json").exists()
 
     def wipe(self) -> list[str]:
-        """--overwrite: remove what earlier runs wrote (only files this tool names), logging
-        each kind of file it deletes; the names it deleted."""
+        """--overwrite: move what earlier runs wrote (only files this tool names) aside into
+        ASIDE, logging what; the names it moved. They are deleted when the new run commits
+        its first shard (`save_manifest`) and put back if it fails before (`restore_aside`)."""
         if not self.path.exists():
             return []
+        if self.state.is_symlink():
+            raise UsageError(
+                f"{self.state} is a symbolic link: --overwrite deletes only a specter2 "
+                "OUTDIR's own state, never what a link points to; remove the link or choose "
+                "another -o/--output"
+            )
         if self.state.is_dir() and not self.exists() and _foreign_state(self.state):
             raise UsageError(
                 f"{self.state} exists but holds no job.json: it was not written by specter2 "
@@ -148,29 +166,88 @@ class OutDir:
                     raise LockHeld(
                         f"{self.path} is being written by another process; not wiping it"
                     )
-        deleted = sorted(
+        moved = self._own_files()
+        if not moved and not self.state.exists():
+            return []
+        rows = _committed_rows(self)
+        aside = self.path / ASIDE
+        try:
+            aside.mkdir()
+            for name in moved:
+                os.rename(self.path / name, aside / name)
+            if self.state.exists():
+                os.rename(self.state, aside / STATE)
+            fsync_dir(aside)
+            fsync_dir(self.path)
+        except OSError as e:
+            raise output_error(self.path, e) from e
+        self._aside_note = (
+            f"{len(moved)} files of an earlier job ({', '.join(moved[:5])}"
+            f"{', ...' if len(moved) > 5 else ''}; {rows} committed records) and its state "
+            f"folder {STATE}/"
+        )
+        log.warning(
+            "--overwrite: moved %s aside into %s/; they are deleted when the new run commits "
+            "its first shard, and put back if it fails before",
+            self._aside_note,
+            aside,
+        )
+        return moved
+
+    def _own_files(self) -> list[str]:
+        return sorted(
             p.name
             for p in self.path.iterdir()
             if (SHARD_FILE.match(p.name) or OWN_FILE.match(p.name)) and p.is_file()
         )
-        if not deleted and not self.state.exists():
-            return []
-        rows = _committed_rows(self)
-        for name in deleted:
-            (self.path / name).unlink()
-        if self.state.exists():
-            shutil.rmtree(self.state)
+
+    def aside_pending(self) -> bool:
+        """Earlier output that --overwrite moved aside waits for the new run's first commit."""
+        return (self.path / ASIDE).is_dir()
+
+    def drop_aside(self) -> None:
+        """The new run committed: delete what --overwrite moved aside."""
+        aside = self.path / ASIDE
+        if not aside.is_dir():
+            return
+        shutil.rmtree(aside)
         log.warning(
-            "--overwrite: deleted %d files of an earlier job from %s (%s%s; %d committed "
-            "records) and its state folder %s/",
-            len(deleted),
+            "--overwrite: deleted %s from %s",
+            getattr(self, "_aside_note", "the earlier job's files"),
             self.path,
-            ", ".join(deleted[:5]),
-            ", ..." if len(deleted) > 5 else "",
-            rows,
-            STATE,
         )
-        return deleted
+
+    def restore_aside(self) -> None:
+        """The new run failed before its first commit: remove what it wrote and put the
+        earlier output back as it was."""
+        aside = self.path / ASIDE
+        if not aside.is_dir():
+            return
+        for name in self._own_files():
+            (self.path / name).unlink(missing_ok=True)
+        if self.state.is_dir() and not self.state.is_symlink():
+            shutil.rmtree(self.state)
+        for p in sorted(aside.iterdir()):
+            os.rename(p, self.path / p.name)
+        aside.rmdir()
+        fsync_dir(self.path)
+        log.warning(
+            "--overwrite: the new run committed nothing; the earlier output in %s is restored",
+            self.path,
+        )
+
+    def settle_aside(self) -> None:
+        """What a run killed after --overwrite left in ASIDE: put back if the new run
+        committed nothing (and none is at work), else deleted."""
+        aside = self.path / ASIDE
+        if not aside.is_dir():
+            return
+        if self.state.is_dir() and any(is_locked(p) for p in self.state.glob("*.lock")):
+            return  # the new run is at work right now
+        if self.exists() and self.holds_work():
+            self.drop_aside()
+        else:
+            self.restore_aside()
 
     def job(self) -> dict[str, Any] | None:
         p = self.state / "job.json"
@@ -342,6 +419,28 @@ class OutDir:
         finally:
             tmp.unlink(missing_ok=True)
 
+    def forget_empty_generation(self, gen: int, holding_lock: bool = False) -> bool:
+        """The newest run (gen > 0, one process) found no record: its run record and manifest
+        are removed and `_SUCCESS` comes back if the earlier runs are complete. True if so."""
+        gens = self.generations()
+        if gen == 0 or not gens or gens[-1].gen != gen or gens[-1].world != 1:
+            return False
+        if any(m.done or m.shards for m in self.manifests(gen)):
+            return False
+        if is_locked(self.lock_path(gen, 0)) and not holding_lock:
+            return False  # a process works on it right now
+        self.manifest_path(gen, 0).unlink(missing_ok=True)
+        (self.state / f"gen-{gen:04d}.json").unlink()
+        fsync_dir(self.state)
+        complete = self.mark_success_if_complete(gens[-2])
+        log.warning(
+            "%s: the run over %s found no record and is forgotten; the job is %s",
+            self.path,
+            ", ".join(d["path"] for d in gens[-1].inputs[:3]),
+            "complete as before" if complete else "as it was",
+        )
+        return True
+
     # ranks -----------------------------------------------------------------
 
     def manifest_path(self, gen: int, rank: int) -> Path:
@@ -360,6 +459,8 @@ class OutDir:
 
     def save_manifest(self, m: Manifest) -> None:
         atomic_write_text(self.manifest_path(m.gen, m.rank), m.to_json())
+        if m.done or any(sh.files or sh.rows for sh in m.shards):
+            self.drop_aside()  # the new run holds committed work: the old output goes
 
     def manifests(self, gen: int | None = None) -> list[Manifest]:
         out = []

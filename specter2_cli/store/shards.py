@@ -156,6 +156,9 @@ class ShardWriter:
                     use_dictionary=["id"] if id_type == "string" else False,
                     use_byte_stream_split=[EMBEDDING_LEAF] if out_dtype == "float32" else False,
                     write_statistics=["id", "input_file", "input_pos"],
+                    # a CRC per page: a shard damaged in place (same size) fails to read
+                    # instead of giving other vectors
+                    write_page_checksum=True,
                 )
             else:
                 self._npy = open(self.tmp, "wb")
@@ -164,6 +167,7 @@ class ShardWriter:
                     self.ids_tmp,
                     _with_metadata(index_schema(id_type), metadata),
                     compression=COMPRESSION,
+                    write_page_checksum=True,
                 )
         except OSError as e:
             self.abort()
@@ -203,6 +207,9 @@ class ShardWriter:
             self._npy.close()
             self._npy = None
             assert self._ids_pq is not None
+            # the id file names its vectors: a reader that finds the two files of different
+            # writes (a merge --overwrite publishing, a copy) stops instead of pairing them
+            self._ids_pq.add_key_value_metadata({NPY_FINGERPRINT_KEY: npy_fingerprint(self.tmp)})
             self._ids_pq.close()
             self._ids_pq = None
             publish(self.ids_tmp, self.ids_final)
@@ -254,7 +261,7 @@ def read_index(
     """The index columns of one committed shard (from the .parquet or the .ids.parquet)."""
     src = next((f for f in files if f.endswith(".ids.parquet")), files[0])
     try:
-        return pq.read_table(outdir / src, columns=list(columns))
+        return pq.read_table(outdir / src, columns=list(columns), page_checksum_verification=True)
     except (OSError, pa.ArrowException, ValueError) as e:
         raise _unreadable(outdir / src, e) from None
 
@@ -264,19 +271,54 @@ def read_shard_embeddings(outdir: Path, files: list[str], mmap: bool = True) -> 
     npy = next((f for f in files if f.endswith(".npy")), None)
     try:
         if npy is not None:
+            _check_pair(outdir, npy, files)
             return np.load(outdir / npy, mmap_mode="r" if mmap else None, allow_pickle=False)
-        col = pq.read_table(outdir / files[0], columns=["embedding"]).column("embedding")
+        col = pq.read_table(
+            outdir / files[0], columns=["embedding"], page_checksum_verification=True
+        ).column("embedding")
     except (OSError, pa.ArrowException, ValueError) as e:
         raise _unreadable(outdir / (npy or files[0]), e) from None
     return fixed_list_to_numpy(col)
+
+
+NPY_FINGERPRINT_KEY = "specter2_npy"
+
+
+def npy_fingerprint(path: Path, span: int = 1 << 20) -> str:
+    """A .npy file's size and a digest of its first and last MiB (cheap on any size)."""
+    import hashlib
+
+    size = path.stat().st_size
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        h.update(f.read(span))
+        if size > span:
+            f.seek(max(span, size - span))
+            h.update(f.read(span))
+    return f"{size}:{h.hexdigest()}"
+
+
+def _check_pair(outdir: Path, npy: str, files: list[str]) -> None:
+    """The .ids.parquet beside a .npy was written with it (when it records a fingerprint)."""
+    ids = next((f for f in files if f.endswith(".ids.parquet")), None)
+    if ids is None:
+        return
+    want = (pq.read_metadata(outdir / ids).metadata or {}).get(NPY_FINGERPRINT_KEY.encode())
+    if want is not None and want.decode() != npy_fingerprint(outdir / npy):
+        raise ValueError(
+            f"{ids} was written with another {npy} (a merge or copy in progress, or one "
+            "of the two replaced); read again once the writer is done"
+        )
 
 
 def _unreadable(path: Path, e: Exception) -> InputError:
     """A shard that cannot be read (deleted, cut short, not ours): exit 3, naming it."""
     return InputError(
         f"{path}: cannot read this shard ({type(e).__name__}: {e}); it is missing or damaged. "
-        "`specter2 status` on its folder names damaged shards; rerunning the embed command "
-        "re-embeds them"
+        "`specter2 status` on its folder names damaged shards, and rerunning the embed command "
+        "re-embeds them; a shard damaged in place is found only on reading it: delete the "
+        "file and rerun the same embed command, which re-embeds a missing shard (a file that "
+        "`specter2 merge` wrote: merge again)"
     )
 
 

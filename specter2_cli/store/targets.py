@@ -4,6 +4,7 @@ names no other process shares, and never inside the OUTDIR they are made from.""
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,8 @@ from ..errors import LockHeld, UsageError
 from ..objstore.urls import looks_like_url
 from .durable import output_error, unique_suffix
 from .locks import RankLock
+
+log = logging.getLogger("specter2")
 
 
 def refuse_inside(outdir: str | os.PathLike[str], targets: list[Path], option: str) -> None:
@@ -51,6 +54,29 @@ def _written_by_a_lock(path: Path) -> bool:
     return head == b"" or (head.startswith(b"pid ") and head.count(b"\n") <= 1)
 
 
+def sweep_temps(target: Path) -> list[str]:
+    """Delete the temp files a killed merge or export to `target` left (the names `temp_name`
+    and merge's writer give: `.NAME.tmp.HOST.PID`, also for the id files beside it). Called
+    with the target's lock held, so no live writer owns one; the names it deleted."""
+    names = {target.name, target.name + ".ids.parquet", target.with_suffix(".ids.parquet").name}
+    prefixes = tuple(f".{n}.tmp." for n in names)
+    gone = []
+    with contextlib.suppress(OSError):
+        for p in target.parent.iterdir():
+            if p.name.startswith(prefixes) and p.is_file() and not p.is_symlink():
+                with contextlib.suppress(OSError):
+                    p.unlink()
+                    gone.append(p.name)
+    if gone:
+        log.info(
+            "removed %d temp files an interrupted write of %s left (%s)",
+            len(gone),
+            target,
+            ", ".join(sorted(gone)[:5]),
+        )
+    return gone
+
+
 @contextlib.contextmanager
 def target_lock(target: Path, what: str) -> Iterator[None]:
     """An exclusive flock beside `target` while it is written: a second merge or export to
@@ -81,6 +107,7 @@ def target_lock(target: Path, what: str) -> Iterator[None]:
                 f"{target} ({what}) was being written by another process that just finished; "
                 "run the command again"
             )
+        sweep_temps(target)
         yield
     finally:
         with contextlib.suppress(OSError):

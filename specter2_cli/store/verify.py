@@ -46,8 +46,27 @@ def first_damage(folder: Path, m: Manifest) -> tuple[int, str] | None:
                 return i, f"{name} is missing"
             if sh.sizes is not None and j < len(sh.sizes) and p.stat().st_size != sh.sizes[j]:
                 return i, f"{name} has {p.stat().st_size} bytes, committed with {sh.sizes[j]}"
+            if name.endswith(".parquet"):
+                what = _footer_damage(p, sh.rows)
+                if what is not None:
+                    return i, f"{name} {what}"
         if sh.skipped_file and not (folder / "_specter2" / sh.skipped_file).is_file():
             return i, f"_specter2/{sh.skipped_file} is missing"
+    return None
+
+
+def _footer_damage(path: Path, rows: int) -> str | None:
+    """A Parquet shard's footer, read (one small read): what is wrong, or None. Damage inside
+    the pages is found by their checksums when the shard is read."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        n = pq.read_metadata(path).num_rows
+    except (OSError, pa.ArrowException, ValueError) as e:
+        return f"cannot be read ({type(e).__name__}: {' '.join(str(e).split())})"
+    if n != rows:
+        return f"holds {n} rows, committed with {rows}"
     return None
 
 
