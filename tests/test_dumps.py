@@ -87,14 +87,15 @@ class Captured(logging.Handler):
 
     def __enter__(self) -> list[str]:
         log = logging.getLogger("specter2")
-        self.level, log.level = log.level, logging.INFO
+        self.level = log.level
+        log.setLevel(logging.INFO)  # setLevel, not .level =: it clears isEnabledFor's cache
         log.addHandler(self)
         return self.messages
 
     def __exit__(self, *exc: object) -> None:
         log = logging.getLogger("specter2")
         log.removeHandler(self)
-        log.level = self.level
+        log.setLevel(self.level)
 
 
 def no_model(tmp_path: Path) -> list[str]:
