@@ -40,7 +40,9 @@ def _has_adapters() -> bool:
 # --engine reference runs the adapters library (an optional extra); without it, only the
 # base model (--adapter none) runs through the reference (transformers) forward pass.
 @pytest.mark.parametrize("adapter", ["proximity", "classification", "regression", "none"])
-@pytest.mark.parametrize("engine", ["fused", "reference"])
+@pytest.mark.parametrize(
+    "engine", ["fused", pytest.param("reference", marks=pytest.mark.reference)]
+)
 def test_paper_mode_matches_model_card(
     tiny_models: dict[str, Path], tmp_path: Path, adapter: str, engine: str
 ) -> None:
