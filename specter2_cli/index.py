@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from .errors import EnvironmentProblem, UsageError
 from .ranking import Metric
 from .reader import Embeddings
+from .store.durable import file_fingerprint
 
 META_KEY = b"specter2_index"
 _NO_RESULT = np.uint64(0xFFFF_FFFF_FFFF_FFFF)  # -1 as int64: FAISS's "no result"
@@ -123,7 +124,7 @@ def _write(
         "rows": len(keys),
         "dim": dim,
         "model": _model_of(emb.metadata),
-        "index_fingerprint": _fingerprint(tmp),
+        "index_fingerprint": file_fingerprint(tmp),
     }
     ids = pa.array(emb.ids, type=pa.int64() if emb.ids.dtype.kind == "i" else pa.string())
     table = pa.table({"id_key": pa.array(keys, pa.uint64()), "id": ids})
@@ -134,22 +135,6 @@ def _write(
     os.replace(tmp, target)
     os.replace(ids_tmp, id_map_path(target))
     return info
-
-
-def _fingerprint(path: Path, span: int = 1 << 20) -> str:
-    """The index file's size and a digest of its first and last MiB: recorded in the id map
-    at export, compared at load (cheap on a large index; an index of another metric, other
-    vectors or rows differs there)."""
-    import hashlib
-
-    size = path.stat().st_size
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        h.update(f.read(span))
-        if size > span:
-            f.seek(max(span, size - span))
-            h.update(f.read(span))
-    return f"{size}:{h.hexdigest()}"
 
 
 def _tmp(path: Path) -> Path:
@@ -210,7 +195,7 @@ def load_index(path: str | os.PathLike[str]) -> LoadedIndex:
     index = lib.read_index(str(p)) if backend == "faiss" else lib.Index.restore(str(p), view=True)
     keys = table.column("id_key").to_numpy()
     want = info.get("index_fingerprint")
-    if want is not None and want != _fingerprint(p):
+    if want is not None and want != file_fingerprint(p):
         raise UsageError(
             f"--index {p}: {idmap.name} does not belong to this index (it was written with "
             "another index file: another export, with other metric, vectors or rows, or a "

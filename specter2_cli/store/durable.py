@@ -52,6 +52,22 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise output_error(path, e) from e
 
 
+def file_fingerprint(path: Path, span: int = 1 << 20) -> str:
+    """A file's size and a digest of its first and last MiB: cheap on any size, and enough
+    to tell that two files written together (a .npy and its ids, an index and its id map)
+    still belong together."""
+    import hashlib
+
+    size = path.stat().st_size
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        h.update(f.read(span))
+        if size > span:
+            f.seek(max(span, size - span))
+            h.update(f.read(span))
+    return f"{size}:{h.hexdigest()}"
+
+
 def output_error(path: Path, e: OSError) -> OutputError:
     """An OSError while writing `path`, as a message that says what to do (exit code 4)."""
     if e.errno == errno.ENOSPC:

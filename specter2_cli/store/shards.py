@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from .. import faults
 from ..errors import InputError
-from .durable import output_error, publish
+from .durable import file_fingerprint, output_error, publish
 
 INDEX_COLUMNS = ("id", "input_file", "input_pos", "text_hash", "id_key")
 # Parquet layout: zstd, and BYTE_STREAM_SPLIT for float32 vectors (~15% smaller than snappy,
@@ -209,7 +209,7 @@ class ShardWriter:
             assert self._ids_pq is not None
             # the id file names its vectors: a reader that finds the two files of different
             # writes (a merge --overwrite publishing, a copy) stops instead of pairing them
-            self._ids_pq.add_key_value_metadata({NPY_FINGERPRINT_KEY: npy_fingerprint(self.tmp)})
+            self._ids_pq.add_key_value_metadata({NPY_FINGERPRINT_KEY: file_fingerprint(self.tmp)})
             self._ids_pq.close()
             self._ids_pq = None
             publish(self.ids_tmp, self.ids_final)
@@ -284,27 +284,13 @@ def read_shard_embeddings(outdir: Path, files: list[str], mmap: bool = True) -> 
 NPY_FINGERPRINT_KEY = "specter2_npy"
 
 
-def npy_fingerprint(path: Path, span: int = 1 << 20) -> str:
-    """A .npy file's size and a digest of its first and last MiB (cheap on any size)."""
-    import hashlib
-
-    size = path.stat().st_size
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        h.update(f.read(span))
-        if size > span:
-            f.seek(max(span, size - span))
-            h.update(f.read(span))
-    return f"{size}:{h.hexdigest()}"
-
-
 def _check_pair(outdir: Path, npy: str, files: list[str]) -> None:
     """The .ids.parquet beside a .npy was written with it (when it records a fingerprint)."""
     ids = next((f for f in files if f.endswith(".ids.parquet")), None)
     if ids is None:
         return
     want = (pq.read_metadata(outdir / ids).metadata or {}).get(NPY_FINGERPRINT_KEY.encode())
-    if want is not None and want.decode() != npy_fingerprint(outdir / npy):
+    if want is not None and want.decode() != file_fingerprint(outdir / npy):
         raise ValueError(
             f"{ids} was written with another {npy} (a merge or copy in progress, or one "
             "of the two replaced); read again once the writer is done"
