@@ -39,23 +39,10 @@ def verify_committed(
     stream: Iterable[tuple[Record | Rejected, Cursor]], inputs: list[InputFile], m: Manifest
 ) -> None:
     """Re-read the input the manifest's shards cover and compare digests; UsageError if not."""
-    shards = [sh for sh in m.shards if sh.input_digest is not None]
-    if not shards or len(shards) != len(m.shards):
+    if not m.shards or any(sh.input_digest is None for sh in m.shards):
         return  # made before digests were recorded: nothing to compare with
-    it = iter(m.shards)
-    shard: ShardEntry | None = next(it)
-    digest = new_digest()
-    for item, _ in stream:
-        here = (item.file_index, item.pos)
-        while shard is not None and here >= tuple(shard.cursor):
-            _compare(shard, digest.hexdigest(), inputs)
-            shard, digest = next(it, None), new_digest()
-        if shard is None:
-            return
-        digest.update(input_fingerprint(item))
-    while shard is not None:  # the input ended before the committed cursor
-        _compare(shard, digest.hexdigest(), inputs)
-        shard, digest = next(it, None), new_digest()
+    for _ in resume_checked(stream, inputs, m):
+        return  # past the committed part: every shard has been compared
 
 
 def resume_checked(
