@@ -164,7 +164,13 @@ def test_a_merge_removes_the_temp_files_a_killed_merge_left(tmp_path: Path) -> N
     dest = tmp_path / "dest"
     dest.mkdir()
     left = [".m.parquet.tmp.othernode.4242", ".m.npy.tmp.othernode.1", ".m.ids.parquet.tmp.n.2"]
-    mine = ["m.parquet.tmp.x", ".m.parquet.tmpfile", ".other.parquet.tmp.n.1", "notes.txt"]
+    mine = [
+        "m.parquet.tmp.x",
+        ".m.parquet.tmpfile",
+        ".other.parquet.tmp.n.1",
+        "notes.txt",
+        ".m.parquet.tmp.backup",
+    ]
     for name in left + mine:
         (dest / name).write_bytes(b"x" * 10)
     merge(out, dest / "m.parquet")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,6 +55,9 @@ def _written_by_a_lock(path: Path) -> bool:
     return head == b"" or (head.startswith(b"pid ") and head.count(b"\n") <= 1)
 
 
+_TEMP_END = re.compile(r"\.tmp\.[^/]+\.[0-9]+\Z")  # unique_suffix(): HOST.PID
+
+
 def sweep_temps(target: Path) -> list[str]:
     """Delete the temp files a killed merge or export to `target` left (the names `temp_name`
     and merge's writer give: `.NAME.tmp.HOST.PID`, also for the id files beside it). Called
@@ -63,7 +67,8 @@ def sweep_temps(target: Path) -> list[str]:
     gone = []
     with contextlib.suppress(OSError):
         for p in target.parent.iterdir():
-            if p.name.startswith(prefixes) and p.is_file() and not p.is_symlink():
+            ours = p.name.startswith(prefixes) and _TEMP_END.search(p.name) is not None
+            if ours and p.is_file() and not p.is_symlink():
                 with contextlib.suppress(OSError):
                     p.unlink()
                     gone.append(p.name)
