@@ -115,13 +115,39 @@ def merge_targets(to: str | os.PathLike[str]) -> list[Path]:
     return [target]
 
 
+def merge_target_names(to: str) -> list[str]:
+    """`merge_targets` for a URL (a Path would turn s3://b/k into s3:/b/k)."""
+    return [to, to[: -len(".npy")] + ".ids.parquet"] if to.endswith(".npy") else [to]
+
+
 def merge(
     path: str | os.PathLike[str], to: str | os.PathLike[str], overwrite: bool = False
 ) -> MergeReport:
     """One file in input order; refuses when ranks are missing. Newest generation wins.
 
-    An existing target is replaced only with `overwrite`.
+    An existing target is replaced only with `overwrite`. `path` and `to` may be s3:// URLs.
     """
+    from .objstore.outdir import local_view
+    from .objstore.urls import looks_like_url
+
+    url = looks_like_url(os.fspath(to))
+    if url is not None:
+        from .objstore.upload_target import write_then_upload
+
+        if not url.endswith((".parquet", ".npy")):
+            raise UsageError(f"--to {url}: name a .parquet or .npy file")
+        src = looks_like_url(os.fspath(path))
+        if src is not None and url.startswith(src.rstrip("/") + "/"):
+            raise UsageError(
+                f"--to {url} is inside the output prefix {src}: readers of the prefix would "
+                "see its rows twice; write it outside OUTDIR"
+            )
+        report = write_then_upload(
+            url, merge_target_names, lambda local: merge(path, local, True), lambda _: overwrite
+        )
+        report.to = url
+        return report
+    path = local_view(path)
     st = job_status(path)
     if not st.complete:
         _refuse_incomplete(path, st)

@@ -58,7 +58,10 @@ class Embeddings:
 
 def read_embeddings(path: str | os.PathLike[str]) -> Embeddings:
     """Every committed embedding of an OUTDIR, newest per id (see the module docstring), or
-    the rows of a file `specter2 merge` wrote."""
+    the rows of a file `specter2 merge` wrote. `path` may be an s3:// OUTDIR."""
+    from .objstore.outdir import local_view
+
+    path = local_view(path)
     p = Path(path)
     if p.is_file():
         return _read_merged(p)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -335,7 +336,7 @@ def read_titles(
 
 
 def run_search(
-    outdir: Path,
+    outdir: str | os.PathLike[str],
     queries: list[Query],
     k: int,
     base_model: str | None = None,
@@ -353,7 +354,9 @@ def run_search(
 
     if k < 1:
         raise UsageError(f"-k {k}: must be at least 1")
-    corpus = open_corpus(outdir)
+    from .objstore.outdir import local_view
+
+    corpus = open_corpus(Path(local_view(outdir)))
     base = check_searchable(corpus, base_model)
     stored_rev = corpus.model.get("revision")
     settings = ModelSettings(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import UsageError
 from .store.locks import is_locked
-from .store.manifest import Generation
+from .store.manifest import Generation, Manifest
 from .store.outdir import ASIDE, OutDir
 from .store.verify import covered, first_damage
 
@@ -56,7 +57,46 @@ class JobStatus:
 
 
 def job_status(path: str | os.PathLike[str]) -> JobStatus:
+    from .objstore.urls import looks_like_url
+
+    url = looks_like_url(os.fspath(path))
+    if url is not None:
+        return _remote_status(url)
     out = OutDir(path)
+    return _status(
+        out, lambda m: first_damage(out.path, m), lambda g, r: is_locked(out.lock_path(g, r))
+    )
+
+
+def _remote_status(url: str) -> JobStatus:
+    """Status of an OUTDIR on an object store, from its objects: no shard is downloaded; a
+    committed object that is missing or not its committed size is damage."""
+    from .objstore.outdir import RemoteOutDir
+
+    out = RemoteOutDir(url)
+    root = out.remote.root
+    sizes = {o.key[len(root) :]: o.size for o in out.remote.store.iter_objects(root)}
+
+    def damage(m: Manifest) -> tuple[int, str] | None:
+        for i, sh in enumerate(m.shards):
+            for j, name in enumerate(sh.files):
+                if name not in sizes:
+                    return i, f"{name} is missing"
+                if sh.sizes is not None and j < len(sh.sizes) and sizes[name] != sh.sizes[j]:
+                    return i, f"{name} has {sizes[name]} bytes, committed with {sh.sizes[j]}"
+            if sh.skipped_file and f"_specter2/{sh.skipped_file}" not in sizes:
+                return i, f"_specter2/{sh.skipped_file} is missing"
+        return None
+
+    return _status(out, damage, out.is_running)
+
+
+def _status(
+    out: OutDir,
+    damage_of: Callable[[Manifest], tuple[int, str] | None],
+    running: Callable[[int, int], bool],
+) -> JobStatus:
+    path = out.display
     if not out.exists():
         if out.aside_pending():
             raise UsageError(
@@ -65,7 +105,7 @@ def job_status(path: str | os.PathLike[str]) -> JobStatus:
                 "this folder (rerun the command)"
             )
         raise UsageError(f"{path}: not a specter2 output folder (no _specter2/job.json)")
-    st = JobStatus(str(out.path), out.job(), out.generations())
+    st = JobStatus(out.display, out.job(), out.generations())
     manifests = {(m.gen, m.rank): m for m in out.manifests()}
     done = {g.gen: out.generation_complete(g) for g in st.generations}
     for i, g in enumerate(st.generations):
@@ -74,8 +114,8 @@ def job_status(path: str | os.PathLike[str]) -> JobStatus:
         later = [h for h in st.generations[i + 1 :] if done[h.gen] and covered(g.inputs, h.inputs)]
         for r in range(g.world):
             m = manifests.get((g.gen, r))
-            damage = first_damage(out.path, m) if m is not None else None
-            if is_locked(out.lock_path(g.gen, r)):
+            damage = damage_of(m) if m is not None else None
+            if running(g.gen, r):
                 state = "running"
             elif m is None:
                 state = "not started"

@@ -13,11 +13,12 @@ import pytest
 
 from specter2_cli.api import embed_files
 from specter2_cli.config import EmbedSettings, ModelSettings
-from specter2_cli.errors import InputError, UsageError
+from specter2_cli.errors import InputError
 from specter2_cli.model.encoder import Encoder
 from specter2_cli.model.loader import load_encoder
 from specter2_cli.objstore import inputs as oi
 from specter2_cli.objstore import open_store
+from specter2_cli.objstore.outdir import STAGING_ENV
 from specter2_cli.synthetic import synthetic_papers
 from tests import formats_data as fd
 from tests.helpers import write_jsonl
@@ -131,9 +132,6 @@ def test_url_errors_before_any_work(encoder: Encoder, s3env: S3, tmp_path: Path)
         run(encoder, [url + "missing.jsonl"], tmp_path / "o1")
     with pytest.raises(InputError, match="matches no object"):
         run(encoder, [url + "*.jsonl"], tmp_path / "o2")
-    good = write_jsonl(tmp_path / "p.jsonl", [{"id": 1, "title": "t"}])
-    with pytest.raises(UsageError, match="object storage is not supported yet"):
-        embed_files([str(good)], url + "out/", encoder=encoder)
 
 
 def test_the_cli_reads_a_public_bucket_anonymously(
@@ -165,16 +163,18 @@ def test_the_cli_reads_a_public_bucket_anonymously(
     r = embed("--inputs-from", str(tmp_path / "urls.txt"), "-o", str(tmp_path / "o"), "--anonymous")
     assert r.exit_code == 0, r.output
     assert pq.read_table(tmp_path / "o").num_rows == 12
-    # an OUTDIR or a --to on object storage is refused, and no local "s3:" folder appears
-    # (a Path-typed option turns s3://b/k into s3:/b/k)
+    # an OUTDIR or a --to on object storage is written with credentials, --anonymous or not;
+    # no local "s3:" folder appears (a Path-typed option turns s3://b/k into s3:/b/k)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(STAGING_ENV, str(tmp_path / "stage"))
     for args in (
-        ["embed", url, "-o", url + "out/", *models],
+        ["embed", url + "p.jsonl", "-o", url + "out/", "--anonymous", *models],
         ["status", url + "out/"],
         ["merge", str(tmp_path / "o"), "--to", url + "all.parquet"],
     ):
         r = CliRunner().invoke(app, args)
-        assert r.exit_code == 2 and "object storage is not supported yet" in r.output, r.output
+        assert r.exit_code == 4 and "no AWS credentials" in r.output, (args, r.output)
+        assert url in r.output and "--anonymous" not in r.output.split("error:")[1]
         assert not (tmp_path / "s3:").exists()
     signed.put_bytes("pub/private.jsonl", (tmp_path / "p.jsonl").read_bytes())
     r = embed(url + "private.jsonl", "-o", str(tmp_path / "o2"), "--anonymous")

@@ -89,8 +89,13 @@ def embed(
     ] = None,
     *,
     output: Annotated[
-        Path,
-        typer.Option("-o", "--output", help="Output folder for the shards.", show_default=False),
+        str,
+        typer.Option(
+            "-o",
+            "--output",
+            help="Output folder for the shards, or an s3:// prefix.",
+            show_default=False,
+        ),
     ],
     adapter: Annotated[
         AdapterName,

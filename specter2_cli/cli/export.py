@@ -13,13 +13,16 @@ from .common import exit_on_error, setup_logging
 @exit_on_error
 def export(
     outdir: Annotated[
-        Path, typer.Argument(help="Output folder of `specter2 embed`.", show_default=False)
+        str,
+        typer.Argument(
+            help="Output folder (or s3:// prefix) of `specter2 embed`.", show_default=False
+        ),
     ],
     to: Annotated[
-        Path,
+        str,
         typer.Option(
             "--to",
-            help="Index file: .faiss (pip install 'specter2-cli[faiss]') or .usearch "
+            help="Index file (a local path or an s3:// URL): .faiss (pip install 'specter2-cli[faiss]') or .usearch "
             "(pip install 'specter2-cli[usearch]'); the id map goes to FILE.ids.parquet.",
             show_default=False,
         ),
@@ -45,13 +48,36 @@ def export(
 
     setup_logging(quiet)
     m = check_metric(metric)
-    backend_of(to)
-    from ..index import id_map_path
-    from ..store.targets import refuse_inside, target_lock
+    from ..objstore.urls import looks_like_url
 
-    refuse_inside(outdir, [to, id_map_path(to)], "--to")
-    with target_lock(to, f"export of {outdir}"):
-        info = write_index(read_embeddings(outdir), to, m, hnsw)
+    url = looks_like_url(to)
+    backend_of(Path(to))
+    if url is not None:
+        from ..errors import UsageError
+        from ..objstore.upload_target import write_then_upload
+
+        def earlier_export(present: list[str]) -> bool:
+            if len(present) == 2:
+                return True  # an index with its id map: what an earlier export wrote
+            raise UsageError(
+                f"--to {url}: {present[0]} exists without its pair; it was not written by "
+                "`specter2 export`: remove it or choose another name"
+            )
+
+        info = write_then_upload(
+            url,
+            lambda t: [t, t + ".ids.parquet"],
+            lambda local: write_index(read_embeddings(outdir), local, m, hnsw),
+            earlier_export,
+        )
+    else:
+        from ..index import id_map_path
+        from ..store.targets import refuse_inside, target_lock
+
+        target = Path(to)
+        refuse_inside(outdir, [target, id_map_path(target)], "--to")
+        with target_lock(target, f"export of {outdir}"):
+            info = write_index(read_embeddings(outdir), target, m, hnsw)
     logging.getLogger("specter2").info(
         "wrote %s (%s, %s, %s, %d vectors of %d) and %s.ids.parquet",
         to,
@@ -60,5 +86,5 @@ def export(
         "hnsw" if hnsw else "flat",
         info["rows"],
         info["dim"],
-        to.name,
+        to.rsplit("/", 1)[-1],
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,7 +15,9 @@ log = logging.getLogger("specter2")
 
 @exit_on_error
 def status(
-    outdir: Annotated[Path, typer.Argument(help="An output folder of `specter2 embed`.")],
+    outdir: Annotated[
+        str, typer.Argument(help="An output folder (or s3:// prefix) of `specter2 embed`.")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Per rank: done, running, interrupted or not started; records committed; what is missing.
@@ -38,13 +39,16 @@ def status(
 
 @exit_on_error
 def merge(
-    outdir: Annotated[Path, typer.Argument(help="An output folder of `specter2 embed`.")],
+    outdir: Annotated[
+        str, typer.Argument(help="An output folder (or s3:// prefix) of `specter2 embed`.")
+    ],
     to: Annotated[
-        Path,
+        str,
         typer.Option(
             "--to",
             metavar="FILE",
-            help="FILE.parquet, or FILE.npy (ids go to FILE.ids.parquet beside it).",
+            help="FILE.parquet, or FILE.npy (ids go to FILE.ids.parquet beside it); a local "
+            "path or an s3:// URL.",
             show_default=False,
         ),
     ],
@@ -72,12 +76,12 @@ def merge(
         extra.append(f"{r.replaced_by_newer} older vectors replaced by newer ones")
     if r.duplicates_dropped:
         extra.append(f"{r.duplicates_dropped} duplicate ids dropped (first kept)")
-    from ..merge import merge_targets
+    from ..merge import merge_target_names
 
     log.info(
         "merged %d records from %d shards into %s%s",
         r.rows,
         r.shards,
-        " and ".join(str(p) for p in merge_targets(r.to)),
+        " and ".join(merge_target_names(str(r.to))),
         f" ({'; '.join(extra)})" if extra else "",
     )

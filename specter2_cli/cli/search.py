@@ -19,9 +19,10 @@ if TYPE_CHECKING:
 @exit_on_error
 def search(
     outdir: Annotated[
-        Path,
+        str,
         typer.Argument(
-            help="Output folder of `specter2 embed --adapter proximity`.", show_default=False
+            help="Output folder (or s3:// prefix) of `specter2 embed --adapter proximity`.",
+            show_default=False,
         ),
     ],
     query: Annotated[

@@ -165,7 +165,8 @@ class ObjectOutDir:
 
     def __init__(self, url: str | ObjectURL, store: ObjectStore | None = None) -> None:
         self.url = parse_url(url) if isinstance(url, str) else url
-        self.store = store if store is not None else open_store(self.url)
+        self.store = store if store is not None else open_store(self.url, anonymous=False)
+        self.store.for_writes = True
         if not self.store.writable:
             raise UsageError(f"-o {self.url}: {self.store._read_only()}")
         self.root = self.url.prefix

@@ -47,14 +47,22 @@ THROTTLED_OR_DOWN = {
 }
 
 
-def s3_error(e: BaseException, url: str, endpoint: str, anonymous: bool) -> Specter2Error:
-    """A botocore exception raised while working on `url`, as the tool's error."""
+WRITE_HINT = "writing an OUTDIR or --to needs credentials allowed to write this prefix"
+
+
+def s3_error(
+    e: BaseException, url: str, endpoint: str, anonymous: bool, writes: bool = False
+) -> Specter2Error:
+    """A botocore exception raised while working on `url`, as the tool's error. `writes`:
+    the store holds an OUTDIR or --to, which anonymous access can never write."""
     import botocore.exceptions as bx
+
+    anon_hint = WRITE_HINT if writes else ANON_HINT
 
     where = f" at {endpoint}" if endpoint else ""
     if isinstance(e, (bx.NoCredentialsError, bx.PartialCredentialsError)):
         return EnvironmentProblem(
-            f"{url}: no AWS credentials found ({e}); {AWS_CREDS}; {ANON_HINT}"
+            f"{url}: no AWS credentials found ({e}); {AWS_CREDS}; {anon_hint}"
         )
     if isinstance(e, (bx.TokenRetrievalError, bx.SSOTokenLoadError)):
         return EnvironmentProblem(
@@ -92,13 +100,13 @@ def s3_error(e: BaseException, url: str, endpoint: str, anonymous: bool) -> Spec
         if code in BAD_KEY:
             return EnvironmentProblem(
                 f"{url}: the store{where} rejected the credentials ({code}: {msg}); check "
-                f"AWS_PROFILE / AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; {ANON_HINT}"
+                f"AWS_PROFILE / AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; {anon_hint}"
             )
         if code in DENIED or status == 403:
             hint = (
                 "the bucket does not allow anonymous access: drop --anonymous and " + AWS_CREDS
                 if anonymous
-                else f"check that these credentials may use this bucket and prefix; {ANON_HINT}"
+                else f"check that these credentials may use this bucket and prefix; {anon_hint}"
             )
             return EnvironmentProblem(f"{url}: access denied{where} ({msg}); {hint}")
         if code in (

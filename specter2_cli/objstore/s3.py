@@ -75,7 +75,7 @@ class S3Store(ObjectStore):
         return str(self.client.meta.endpoint_url or "")
 
     def error(self, e: BaseException, key: str) -> Specter2Error:
-        return s3_error(e, self.url(key), self.endpoint, self.anonymous)
+        return s3_error(e, self.url(key), self.endpoint, self.anonymous, self.for_writes)
 
     def _call(self, key: str, op: str, **kw: Any) -> Any:
         import botocore.exceptions as bx

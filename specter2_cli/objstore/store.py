@@ -44,6 +44,7 @@ class ObjectStore:
 
     scheme = ""
     writable = False
+    for_writes = False  # opened for an OUTDIR or --to: errors do not suggest --anonymous
 
     def __init__(self, bucket: str) -> None:
         self.bucket = bucket
@@ -78,6 +79,13 @@ class ObjectStore:
             return None
         with self.open_read(key, info) as fh:
             return fh.read()
+
+    def download_file(self, key: str, path: str, info: ObjectInfo | None = None) -> None:
+        """Copy the object to a local file (streamed, through the store's range reads)."""
+        import shutil
+
+        with self.open_read(key, info) as src, open(path, "wb") as dst:
+            shutil.copyfileobj(src, dst, 8 << 20)
 
     def glob(self, pattern: str) -> list[ObjectInfo]:
         """Objects whose keys match a shell pattern (`*` stays inside one path segment,

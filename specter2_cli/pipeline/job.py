@@ -35,6 +35,8 @@ from ..inputs.jsonl import PeekableStdin
 from ..inputs.resolve import InputList
 from ..launchers import RankInfo, detect_rank
 from ..model.tags import check_adapter_tag
+from ..objstore.outdir import open_outdir
+from ..objstore.urls import is_url, looks_like_url
 from ..store.manifest import ShardEntry
 from ..store.outdir import OutDir
 from .progress import Progress, start_line
@@ -91,7 +93,7 @@ class EmbedJob:
     def _run(
         self, t0: float, files: list[InputFile], rank: RankInfo, progress: Progress
     ) -> RunSummary:
-        out = OutDir(self.outdir)
+        out = open_outdir(self.outdir)
         out.refuse_not_a_folder()
         out.refuse_inputs_inside(files)
         out.refuse_foreign_files()
@@ -189,7 +191,7 @@ class EmbedJob:
     def _forget_run_over(self, files: list[InputFile]) -> bool:
         """A run over this same empty input that an earlier version opened and left (it
         deleted _SUCCESS and blocked merges): forgotten, so that the job is complete again."""
-        out = OutDir(self.outdir)
+        out = open_outdir(self.outdir)
         if not out.exists():
             return False
         gens = out.generations()
@@ -210,7 +212,7 @@ class EmbedJob:
             # an empty stream shows no id: keep the job's, so that it fails as empty input
             # and not as "other settings"
             with contextlib.suppress(Exception):
-                id_type = (OutDir(self.outdir).job() or {}).get("id_type") or id_type
+                id_type = (open_outdir(self.outdir).job() or {}).get("id_type") or id_type
         check_inputs_readable(
             files,
             RecordValidator(s.fields, s.model.query_mode, "[SEP]", id_type, s.model.text_format),
@@ -272,8 +274,14 @@ def listed_outside_outdir(paths: list[str], outdir: str | os.PathLike[str]) -> l
     log line, as a folder or glob leaves them out."""
     if not os.fspath(outdir).strip():
         return paths
-    root = os.path.realpath(outdir)
-    keep = [p for p in paths if p == "-" or not os.path.realpath(p).startswith(root + os.sep)]
+    url = looks_like_url(os.fspath(outdir))
+    if url is not None:
+        keep = [p for p in paths if not p.startswith(url.rstrip("/") + "/")]
+    else:
+        root = os.path.realpath(outdir) + os.sep
+        keep = [
+            p for p in paths if p == "-" or is_url(p) or not os.path.realpath(p).startswith(root)
+        ]
     if len(keep) < len(paths):
         log.info(
             "left out %d files of the --inputs-from list inside the output folder %s (its own "
@@ -288,13 +296,25 @@ def outside_outdir(files: InputList, given: list[str], outdir: str | os.PathLike
     """Files a folder or glob found inside OUTDIR (an OUTDIR inside an input folder) are the
     tool's own output, not input: left out, so that the resume and later --incremental runs
     see the input the first run saw. A file named one by one is kept (and refused later)."""
-    root = os.path.realpath(outdir)
-    named = {os.path.realpath(p) for p in given if p != "-" and os.path.isfile(p)}
+    url = looks_like_url(os.fspath(outdir))
+    if url is not None:  # an s3:// OUTDIR: inputs under its prefix
+        root = url.rstrip("/") + "/"
+        named = set(given)
+
+        def where(f: InputFile) -> str:
+            return f.path if f.kind != "stdin" else ""
+
+    else:
+        root = os.path.realpath(outdir) + os.sep
+        named = {os.path.realpath(p) for p in given if p != "-" and os.path.isfile(p)}
+
+        def where(f: InputFile) -> str:
+            return os.path.realpath(f.path) if f.kind != "stdin" and not is_url(f.path) else ""
+
     keep, dropped = [], 0
     for f in files:
-        real = os.path.realpath(f.path) if f.kind != "stdin" else ""
-        inside = real.startswith(root + os.sep)
-        if inside and real not in named:
+        real = where(f)
+        if real.startswith(root) and real not in named:
             dropped += 1
             continue
         keep.append(f)

@@ -71,14 +71,14 @@ class RankRun:
         self.gen, self.id_type, self.t0, self.progress = gen, id_type, t0, progress
         self.extent = InputExtent(files, plan_slices(files, rank.rank, rank.world))
         self.settings = job.settings
-        self.summary = RunSummary(str(out.path), rank.rank, rank.world, gen)
+        self.summary = RunSummary(out.display, rank.rank, rank.world, gen)
         self.summary.skipped_files = len(getattr(files, "skipped", ()))
         self.manifest = out.load_manifest(gen, rank.rank) or Manifest(gen, rank.rank, rank.world)
         damage = drop_damaged(out.path, self.manifest)
         if damage is not None:  # a deleted or truncated shard: embed it again, and what follows
-            log.warning("%s: committed %s: re-embedding from there", out.path, damage)
+            log.warning("%s: committed %s: re-embedding from there", out.display, damage)
             out.save_manifest(self.manifest)
-            (out.path / "_SUCCESS").unlink(missing_ok=True)
+            out.unmark_success()
         self.validator: RecordValidator | None = None
 
     def run(self) -> RunSummary:
@@ -410,6 +410,7 @@ def _previous_generations(out: OutDir, gen: int) -> KeyMap:
             continue
         for sh in m.shards:
             if sh.files:
+                out.ensure_local(sh.files)
                 t = read_index(out.path, sh.files, ("id_key", "text_hash"))
                 keys.append(t.column("id_key").to_numpy())
                 values.append(t.column("text_hash").to_numpy())

@@ -61,15 +61,23 @@ def rejects_name(gen: int, rank: int, world: int) -> str:
 
 
 class OutDir:
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        url = looks_like_url(os.fspath(path))
-        if url is not None:
-            raise UsageError(
-                f"{url}: an output folder on object storage is not supported yet; write to a "
-                "local (or shared) folder and copy it to the store when `specter2 status` says done"
-            )
+    def __init__(self, path: str | os.PathLike[str], _remote_ok: bool = False) -> None:
+        if not _remote_ok and looks_like_url(os.fspath(path)) is not None:
+            raise UsageError(f"{path}: a URL, not a local folder (objstore.outdir.open_outdir)")
         self.path = Path(path)
         self.state = self.path / STATE
+
+    @property
+    def display(self) -> str:
+        """How messages name this OUTDIR."""
+        return str(self.path)
+
+    def ensure_local(self, files: Any, state_files: Any = ()) -> None:
+        """Make committed files readable under `path` (an object-store OUTDIR copies them)."""
+        return None
+
+    def unmark_success(self) -> None:
+        (self.path / "_SUCCESS").unlink(missing_ok=True)
 
     # setup -------------------------------------------------------------
 

@@ -21,13 +21,8 @@ log = logging.getLogger("specter2")
 def refuse_inside(outdir: str | os.PathLike[str], targets: list[Path], option: str) -> None:
     """A merged file or index inside OUTDIR would be read back as more shards (every vector
     twice for `pq.read_table(OUTDIR)`)."""
-    for t in targets:
-        url = looks_like_url(os.fspath(t))
-        if url is not None:
-            raise UsageError(
-                f"{option} {url}: writing to object storage is not supported yet; write a "
-                "local file and copy it to the store"
-            )
+    if looks_like_url(os.fspath(outdir)) is not None:
+        return  # a local --to is never inside an s3:// OUTDIR (a URL --to is checked apart)
     root = Path(outdir).resolve()
     for t in targets:
         p = t.resolve()
