@@ -147,19 +147,22 @@ def merge(
         )
         report.to = url
         return report
-    path = local_view(path)
-    st = job_status(path)
+    shown = os.fspath(path)
+    st = job_status(path)  # for a URL, from the store's listing: it names the URL
     if not st.complete:
         _refuse_incomplete(path, st)
+    path = local_view(path)
     target = Path(to)
     if target.suffix not in (".parquet", ".npy"):
         raise UsageError(f"--to {to}: name a .parquet or .npy file")
     refuse_inside(path, merge_targets(target), "--to")
-    with target_lock(target, f"merge of {path}"):
-        return _merge_locked(path, target, overwrite)
+    with target_lock(target, f"merge of {shown}"):
+        return _merge_locked(path, target, overwrite, shown)
 
 
-def _merge_locked(path: str | os.PathLike[str], target: Path, overwrite: bool) -> MergeReport:
+def _merge_locked(
+    path: str | os.PathLike[str], target: Path, overwrite: bool, shown: str
+) -> MergeReport:
     present = [str(p) for p in merge_targets(target) if p.exists()]
     if present and not overwrite:
         raise UsageError(
@@ -179,7 +182,7 @@ def _merge_locked(path: str | os.PathLike[str], target: Path, overwrite: bool) -
     dim = int(meta.get("hidden_size") or 0)
     if shards and not dim:
         dim = int(read_shard_embeddings(out.path, shards[0][1].files).shape[1])
-    meta = {**meta, "merged_from": str(out.path), "rank": None, "world": None}
+    meta = {**meta, "merged_from": shown, "rank": None, "world": None}
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -78,15 +78,7 @@ def _remote_status(url: str) -> JobStatus:
     sizes = {o.key[len(root) :]: o.size for o in out.remote.store.iter_objects(root)}
 
     def damage(m: Manifest) -> tuple[int, str] | None:
-        for i, sh in enumerate(m.shards):
-            for j, name in enumerate(sh.files):
-                if name not in sizes:
-                    return i, f"{name} is missing"
-                if sh.sizes is not None and j < len(sh.sizes) and sizes[name] != sh.sizes[j]:
-                    return i, f"{name} has {sizes[name]} bytes, committed with {sh.sizes[j]}"
-            if sh.skipped_file and f"_specter2/{sh.skipped_file}" not in sizes:
-                return i, f"_specter2/{sh.skipped_file} is missing"
-        return None
+        return out.first_damage(m, sizes, footers=False)
 
     return _status(out, damage, out.is_running)
 

@@ -150,10 +150,15 @@ def test_resume_after_kill_9_at_each_commit_step_equals_an_uninterrupted_run(
         ("after_object_commit:1", "b"),
         ("object_upload:3", "c"),
     ]
-    for fault, node in steps:
+    for i, (fault, node) in enumerate(steps):
         rc, text = cli(fault, node)
         assert rc == -9, (fault, text)
         assert "_SUCCESS" not in objects(url)
+        if i == 1:
+            committed = job_status(url).ranks[0].rows
+            rc, text = cli("batch:2:TERM", node)  # SIGTERM: the open shard is committed
+            assert rc == 75 and "rerun the same command to resume" in text, text
+            assert job_status(url).ranks[0].rows > committed  # its upload was waited for
     rc, text = cli("", "d")
     assert rc == 0, text
     same(read_embeddings(url), read_embeddings(ref))
@@ -310,3 +315,26 @@ def test_merge_and_export_write_to_s3_like_to_a_local_file(
     r = cli.invoke(app, ["export", url + "emb/", "--to", url + "idx/foreign.faiss"])
     assert r.exit_code == 2 and "not written by" in r.output, r.output
     assert store.read_bytes("idx/foreign.faiss") == b"someone else's"
+
+
+def test_a_deleted_or_cut_shard_object_is_found_and_re_embedded(
+    encoder: Encoder, s3env: S3, stage: Path, tmp_path: Path
+) -> None:
+    write_jsonl(tmp_path / "p.jsonl", papers(40, 8))
+    run(encoder, [str(tmp_path / "p.jsonl")], tmp_path / "ref")
+    url = f"s3://{s3env.bucket()}/d/"
+    run(encoder, [str(tmp_path / "p.jsonl")], url)
+    store = open_store(url)
+    shards = sorted(n for n in objects(url) if n.startswith("part-"))
+    store.delete(f"d/{shards[3]}")
+    st = job_status(url)
+    assert not st.complete and st.ranks[0].state == "damaged"
+    assert f"shard 3: {shards[3]} is missing" in st.ranks[0].problem
+    with pytest.raises(UsageError, match=f"{url} is incomplete.*{shards[3]} is missing"):
+        merge(url, tmp_path / "m.parquet")
+    data = store.read_bytes(f"d/{shards[1]}") or b""
+    store.put_bytes(f"d/{shards[1]}", data[: len(data) // 2])  # cut short
+    summary = run(encoder, [str(tmp_path / "p.jsonl")], url)
+    assert summary.resumed_from_rows == 8  # shard 0 kept; 1 and everything after re-embedded
+    same(read_embeddings(url), read_embeddings(tmp_path / "ref"))
+    assert job_status(url).complete

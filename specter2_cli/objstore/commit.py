@@ -229,7 +229,7 @@ class ObjectOutDir:
                 "it writes this output now"
             ) from None
         why = "its process is gone" if holder is not None and holder.gone() else "expired"
-        log.info("%s: took over the lease of a writer that stopped (%s)", self.show(key), why)
+        log.info("%s: took over the lease of a writer that stopped (%s)", self.store.url(key), why)
         return Lease(self.store, key, etag, me, ttl)
 
     # manifests -----------------------------------------------------------

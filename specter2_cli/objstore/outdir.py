@@ -153,7 +153,7 @@ class RemoteOutDir(OutDir):
         self._job: bytes | None = None
         self._loaded: dict[tuple[int, int], Manifest] = {}
         self._queued: set[str] = set()  # local names handed to the uploader (or committed)
-        self._copies: list[Path] = []  # local copies of committed objects, dropped at the end
+        self._copies: list[Path] = []  # local files rebuilt from the store, dropped at the end
 
     @property
     def display(self) -> str:
@@ -450,8 +450,8 @@ class RemoteOutDir(OutDir):
             ) from None
 
     def load_manifest(self, gen: int, rank: int) -> Manifest | None:
-        """The rank's newest committed manifest, with its files copied into the staging folder
-        (a resume reads the ids it committed; a missing object is found by the damage check)."""
+        """The rank's newest committed manifest; its rejects file is rebuilt in the staging
+        folder from the committed pieces."""
         found = self.remote.latest(_rank_name(gen, rank))
         self._seq[(gen, rank)] = found[0] if found is not None else 0
         if found is None:
@@ -459,9 +459,6 @@ class RemoteOutDir(OutDir):
             return None
         m, pieces = self._load(f"{STATE}/{_rank_name(gen, rank)}/m{found[0]:08d}.json")
         self._pieces[(gen, rank)] = pieces
-        self.ensure_local(
-            m.committed_files, [sh.skipped_file for sh in m.shards if sh.skipped_file]
-        )
         self._names.update({f: f for f in m.committed_files})
         self._names.update({sh.skipped_file: sh.skipped_file for sh in m.shards if sh.skipped_file})
         self._queued.update(self._names)
@@ -481,19 +478,70 @@ class RemoteOutDir(OutDir):
         os.replace(tmp, path)
         self._copies.append(path)
 
-    def ensure_local(self, files: Any, state_files: Any = ()) -> None:
-        """Copy committed objects into the staging folder unless a copy of their size is
-        there (object names are unique per attempt, so a copy is never another's bytes)."""
-        wanted = [(name, self.path / name) for name in files]
-        wanted += [(f"{STATE}/{name}", self.state / name) for name in state_files]
-        self._copies += [path for _, path in wanted]
-        for name, path in wanted:
-            info = self.remote.store.info(self.key(name))
-            if info is None or (path.is_file() and path.stat().st_size == info.size):
-                continue
-            tmp = path.with_name(f".{path.name}.download")
-            self.remote.store.download_file(self.key(name), str(tmp), info)
-            os.replace(tmp, path)
+    def read_index(self, files: list[str], columns: tuple[str, ...]) -> Any:
+        """Index columns of a committed shard, read from the store: only their column chunks
+        are fetched (range reads), never the vectors."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        src = next((f for f in files if f.endswith(".ids.parquet")), files[0])
+        try:
+            with self.remote.store.open_read(self.key(src)) as fh:
+                return pq.read_table(fh, columns=list(columns), page_checksum_verification=True)
+        except (OSError, pa.ArrowException, ValueError) as e:
+            raise DamagedOutput(
+                f"{self.remote.show(src)}: a committed shard cannot be read ({e}); rerun the "
+                "embed command to re-embed it (a resume checks and replaces damaged shards)"
+            ) from None
+
+    def read_skipped(self, name: str) -> Any:
+        import io
+
+        import numpy as np
+
+        data = self.remote.store.read_bytes(self.key(f"{STATE}/{name}"))
+        if data is None:
+            raise DamagedOutput(f"{self.remote.show(f'{STATE}/{name}')}: missing")
+        return np.load(io.BytesIO(data), allow_pickle=False)
+
+    def first_damage(
+        self, m: Manifest, sizes: dict[str, int] | None = None, footers: bool = True
+    ) -> tuple[int, str] | None:
+        """(shard index, what is wrong) of m's first committed shard whose objects are
+        missing, not their committed size or (with `footers`) not their committed row count;
+        `sizes`: name -> size from a listing of the prefix (listed here when None)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if sizes is None:
+            root = self.remote.root
+            sizes = {o.key[len(root) :]: o.size for o in self.remote.store.iter_objects(root)}
+        for i, sh in enumerate(m.shards):
+            for j, name in enumerate(sh.files):
+                if name not in sizes:
+                    return i, f"{name} is missing"
+                if sh.sizes is not None and j < len(sh.sizes) and sizes[name] != sh.sizes[j]:
+                    return i, f"{name} has {sizes[name]} bytes, committed with {sh.sizes[j]}"
+                if footers and name.endswith(".parquet"):
+                    try:
+                        with self.remote.store.open_read(self.key(name)) as fh:
+                            n = pq.read_metadata(fh).num_rows
+                    except (OSError, pa.ArrowException, ValueError) as e:
+                        return i, f"{name} cannot be read ({type(e).__name__}: {e})"
+                    if n != sh.rows:
+                        return i, f"{name} holds {n} rows, committed with {sh.rows}"
+            if sh.skipped_file and f"{STATE}/{sh.skipped_file}" not in sizes:
+                return i, f"{STATE}/{sh.skipped_file} is missing"
+        return None
+
+    def drop_damaged(self, m: Manifest) -> str | None:
+        damage = self.first_damage(m)
+        if damage is None:
+            return None
+        i, what = damage
+        del m.shards[i:]
+        m.done, m.finished_at = False, None
+        return f"shard {i} ({what})"
 
     def manifests(self, gen: int | None = None) -> list[Manifest]:
         out = []
@@ -575,8 +623,8 @@ class RemoteOutDir(OutDir):
             self._uploader.drain()
 
     def _drop_local_copies(self) -> None:
-        """The rank is over: the copies of its committed objects and its rejects file go
-        (the store has them; a resume copies what it needs again)."""
+        """The rank is over: its local rejects file goes (the store has the pieces; a resume
+        rebuilds it)."""
         for path in self._copies:
             path.unlink(missing_ok=True)
         self._copies = []

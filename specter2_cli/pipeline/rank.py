@@ -26,8 +26,6 @@ from ..store.keys import KeyMap, KeySet
 from ..store.manifest import Manifest, in_run_order
 from ..store.outdir import OutDir
 from ..store.rejects import RejectsFile
-from ..store.shards import read_index
-from ..store.verify import drop_damaged
 from .inputcheck import resume_checked, verify_committed
 from .progress import InputExtent, Progress
 from .runtime import log
@@ -74,7 +72,7 @@ class RankRun:
         self.summary = RunSummary(out.display, rank.rank, rank.world, gen)
         self.summary.skipped_files = len(getattr(files, "skipped", ()))
         self.manifest = out.load_manifest(gen, rank.rank) or Manifest(gen, rank.rank, rank.world)
-        damage = drop_damaged(out.path, self.manifest)
+        damage = out.drop_damaged(self.manifest)
         if damage is not None:  # a deleted or truncated shard: embed it again, and what follows
             log.warning("%s: committed %s: re-embedding from there", out.display, damage)
             out.save_manifest(self.manifest)
@@ -393,11 +391,11 @@ def _committed_note(m: Manifest) -> str:
 def _committed_ids(out: OutDir, m: Manifest) -> KeySet:
     """Every id the committed part of this rank's input had: embedded or skipped."""
     keys = [
-        read_index(out.path, sh.files, ("id_key",)).column("id_key").to_numpy()
+        out.read_index(sh.files, ("id_key",)).column("id_key").to_numpy()
         for sh in m.shards
         if sh.files
     ]
-    keys += [np.load(out.state / sh.skipped_file) for sh in m.shards if sh.skipped_file]
+    keys += [out.read_skipped(sh.skipped_file) for sh in m.shards if sh.skipped_file]
     return KeySet(np.concatenate(keys).astype(np.uint64) if keys else None)
 
 
@@ -410,8 +408,7 @@ def _previous_generations(out: OutDir, gen: int) -> KeyMap:
             continue
         for sh in m.shards:
             if sh.files:
-                out.ensure_local(sh.files)
-                t = read_index(out.path, sh.files, ("id_key", "text_hash"))
+                t = out.read_index(sh.files, ("id_key", "text_hash"))
                 keys.append(t.column("id_key").to_numpy())
                 values.append(t.column("text_hash").to_numpy())
     if not keys:

@@ -72,9 +72,23 @@ class OutDir:
         """How messages name this OUTDIR."""
         return str(self.path)
 
-    def ensure_local(self, files: Any, state_files: Any = ()) -> None:
-        """Make committed files readable under `path` (an object-store OUTDIR copies them)."""
-        return None
+    def read_index(self, files: list[str], columns: tuple[str, ...]) -> Any:
+        """Index columns of one committed shard (a pyarrow Table)."""
+        from .shards import read_index
+
+        return read_index(self.path, files, columns)
+
+    def read_skipped(self, name: str) -> Any:
+        """The id keys an --incremental shard skipped (a uint64 array)."""
+        import numpy as np
+
+        return np.load(self.state / name, allow_pickle=False)
+
+    def drop_damaged(self, m: Manifest) -> str | None:
+        """Forget m's first damaged committed shard and all after it (see verify)."""
+        from .verify import drop_damaged
+
+        return drop_damaged(self.path, m)
 
     def unmark_success(self) -> None:
         (self.path / "_SUCCESS").unlink(missing_ok=True)
