@@ -127,7 +127,7 @@ def merge(
 
     An existing target is replaced only with `overwrite`. `path` and `to` may be s3:// URLs.
     """
-    from .objstore.outdir import local_view
+    from .objstore.outdir import local_view, named_as
     from .objstore.urls import looks_like_url
 
     url = looks_like_url(os.fspath(to))
@@ -156,7 +156,7 @@ def merge(
     if target.suffix not in (".parquet", ".npy"):
         raise UsageError(f"--to {to}: name a .parquet or .npy file")
     refuse_inside(path, merge_targets(target), "--to")
-    with target_lock(target, f"merge of {shown}"):
+    with target_lock(target, f"merge of {shown}"), named_as(path, shown):
         return _merge_locked(path, target, overwrite, shown)
 
 

@@ -59,23 +59,29 @@ class Embeddings:
 def read_embeddings(path: str | os.PathLike[str]) -> Embeddings:
     """Every committed embedding of an OUTDIR, newest per id (see the module docstring), or
     the rows of a file `specter2 merge` wrote. `path` may be an s3:// OUTDIR."""
-    from .objstore.outdir import local_view
+    from .objstore.outdir import local_view, named_as
 
-    path = local_view(path)
+    shown = os.fspath(path)
+    local = local_view(path)
+    with named_as(local, shown):
+        return _read_outdir(local, shown)
+
+
+def _read_outdir(path: str | os.PathLike[str], shown: str) -> Embeddings:
     p = Path(path)
     if p.is_file():
         return _read_merged(p)
     out = OutDir(path)
     if not out.path.is_dir() or out.job() is None:
         raise UsageError(
-            f"{path}: not the output folder of `specter2 embed` (no _specter2/job.json), "
+            f"{shown}: not the output folder of `specter2 embed` (no _specter2/job.json), "
             "nor a file that `specter2 merge` wrote"
         )
     if not (out.path / "_SUCCESS").exists():
-        log.warning("%s is not complete (no _SUCCESS): reading the rows committed so far", path)
+        log.warning("%s is not complete (no _SUCCESS): reading the rows committed so far", shown)
     shards = list(committed_shards(out))
     if not shards:
-        raise UsageError(f"{path} holds no committed embeddings")
+        raise UsageError(f"{shown} holds no committed embeddings")
     return _read_shards(out.path, [(m.gen, sh.files) for m, sh in shards])
 
 

@@ -354,9 +354,11 @@ def run_search(
 
     if k < 1:
         raise UsageError(f"-k {k}: must be at least 1")
-    from .objstore.outdir import local_view
+    from .objstore.outdir import local_view, named_as
 
-    corpus = open_corpus(Path(local_view(outdir)))
+    local = local_view(outdir)
+    with named_as(local, outdir):
+        corpus = open_corpus(Path(local))
     base = check_searchable(corpus, base_model)
     stored_rev = corpus.model.get("revision")
     settings = ModelSettings(

@@ -129,7 +129,7 @@ def test_resume_after_kill_9_at_each_commit_step_equals_an_uninterrupted_run(
     holds nothing but the committed objects."""
     from tests.forkserver import spawn
 
-    write_jsonl(tmp_path / "p.jsonl", papers(60, 2, bad=(11,)))
+    write_jsonl(tmp_path / "p.jsonl", papers(120, 2, bad=(11,)))
     ref = tmp_path / "ref"
     run(encoder, [str(tmp_path / "p.jsonl")], ref)
     url = f"s3://{s3env.bucket()}/k/"
@@ -168,7 +168,7 @@ def test_resume_after_kill_9_at_each_commit_step_equals_an_uninterrupted_run(
     assert len({s.split(".")[1] for s in shards}) > 1  # written by several attempts
     assert "_SUCCESS" in names and not any(n.startswith("_specter2/locks/") for n in names)
     m = merge(url, tmp_path / "m.parquet")
-    assert m.rows == 59
+    assert m.rows == 119
     rc, text = cli("", "a")  # the same command again on the first node: nothing to do
     assert rc == 0 and "already" in text.lower(), text
 
@@ -315,6 +315,12 @@ def test_merge_and_export_write_to_s3_like_to_a_local_file(
     r = cli.invoke(app, ["export", url + "emb/", "--to", url + "idx/foreign.faiss"])
     assert r.exit_code == 2 and "not written by" in r.output, r.output
     assert store.read_bytes("idx/foreign.faiss") == b"someone else's"
+    store.put_bytes("idx/foreign.faiss.ids.parquet", b"theirs too")  # a pair, not ours
+    r = cli.invoke(app, ["export", url + "emb/", "--to", url + "idx/foreign.faiss"])
+    assert r.exit_code == 2 and "not written by" in r.output, r.output
+    assert store.read_bytes("idx/foreign.faiss.ids.parquet") == b"theirs too"
+    r = cli.invoke(app, ["export", url + "emb/", "--to", url + "idx/p.faiss"])  # ours again
+    assert r.exit_code == 0, r.output
 
 
 def test_a_deleted_or_cut_shard_object_is_found_and_re_embedded(
@@ -338,3 +344,77 @@ def test_a_deleted_or_cut_shard_object_is_found_and_re_embedded(
     assert summary.resumed_from_rows == 8  # shard 0 kept; 1 and everything after re-embedded
     same(read_embeddings(url), read_embeddings(tmp_path / "ref"))
     assert job_status(url).complete
+
+
+def test_rejects_of_every_shard_are_committed_while_uploads_lag(
+    encoder: Encoder, s3env: S3, stage: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Uploads behind compute (a store 30 ms away): each shard's rejects, the last one's too,
+    land in the committed pieces, in order; the staging folder is left empty."""
+    from specter2_cli.objstore.outdir import materialize
+
+    write_jsonl(tmp_path / "p.jsonl", papers(64, 9, bad=tuple(range(3, 64, 4))))
+    run(encoder, [str(tmp_path / "p.jsonl")], tmp_path / "loc")
+    url = f"s3://{s3env.bucket()}/lag/"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3env.proxy.url)
+    s3env.proxy.latency = 0.03
+    try:
+        run(encoder, [str(tmp_path / "p.jsonl")], url)
+    finally:
+        s3env.proxy.latency = 0.0
+    local = (tmp_path / "loc" / "_rejects.jsonl").read_bytes()
+    assert local.count(b"\n") == 16
+    assert (materialize(url) / "_rejects.jsonl").read_bytes() == local
+    assert job_status(url).ranks[0].rejected == 16
+    writing = [d for d in stage.iterdir() if d.name.endswith("-write")]
+    assert len(writing) == 1
+    assert [p for p in writing[0].rglob("*") if p.is_file()] == []
+
+
+def test_a_writer_whose_lease_was_taken_over_cannot_commit(s3env: S3) -> None:
+    """A writer stopped (suspended, cut off) past its lease finds out at its next commit."""
+    from specter2_cli.objstore.commit import ObjectOutDir
+
+    out = ObjectOutDir(f"s3://{s3env.bucket()}/fence/")
+    lease = out.acquire("g0000-r00000", "test")
+    lease._stop.set()  # stopped: no renewals
+    out.commit("g0000-r00000", 1, b"{}", lease)  # still its own: commits
+    # another node takes the expired lease over (If-Match on what it read)
+    info = out.store.info(lease.key)
+    assert info is not None
+    out.store.put_bytes(lease.key, Holder("y", "b", "", 2, 0.0).to_bytes(), if_match=info.etag)
+    lease._stop.clear()
+    with pytest.raises(LockHeld, match="took the lease over"):
+        out.commit("g0000-r00000", 2, b"{}", lease)
+    assert [seq for seq, _ in out.manifests("g0000-r00000")] == [1]
+
+
+def test_a_409_conflict_on_a_conditional_put_is_retried(
+    encoder: Encoder, s3env: S3, stage: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_jsonl(tmp_path / "p.jsonl", papers(10, 10))
+    bucket = s3env.bucket()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3env.proxy.url)
+    for name in ("job.json", "gen-0000.json", "g0000-r00000/m00000001.json"):
+        s3env.proxy.faults.append(
+            Fault(409, "ConditionalRequestConflict", method="PUT", path=f"/_specter2/{name}")
+        )
+    run(encoder, [str(tmp_path / "p.jsonl")], f"s3://{bucket}/c/")
+    assert not s3env.proxy.faults  # each conflict was met, and retried
+    assert job_status(f"s3://{bucket}/c/").complete
+
+
+def test_messages_name_the_url_not_the_local_copy(
+    encoder: Encoder, s3env: S3, stage: Path, tmp_path: Path
+) -> None:
+    from specter2_cli.errors import InputError
+
+    bucket = s3env.bucket()
+    with pytest.raises(UsageError) as e:
+        read_embeddings(f"s3://{bucket}/nothing/")
+    assert f"s3://{bucket}/nothing/" in str(e.value) and str(stage) not in str(e.value)
+    write_jsonl(tmp_path / "p.jsonl", papers(20, 11, bad=tuple(range(0, 20, 2))))
+    with pytest.raises(InputError) as e2:
+        run(encoder, [str(tmp_path / "p.jsonl")], f"s3://{bucket}/rr/", max_reject_rate=0.2)
+    assert f"s3://{bucket}/rr/_rejects-*.jsonl" in str(e2.value), str(e2.value)
+    assert str(stage) not in str(e2.value)

@@ -57,11 +57,12 @@ def export(
         from ..objstore.upload_target import write_then_upload
 
         def earlier_export(present: list[str]) -> bool:
-            if len(present) == 2:
-                return True  # an index with its id map: what an earlier export wrote
+            """Replace only an index that `specter2 export` wrote (its id map says so)."""
+            if len(present) == 2 and _exported_id_map(present[1]):
+                return True
             raise UsageError(
-                f"--to {url}: {present[0]} exists without its pair; it was not written by "
-                "`specter2 export`: remove it or choose another name"
+                f"--to {url}: {' and '.join(present)} exists and was not written by "
+                "`specter2 export`; remove it or choose another name"
             )
 
         info = write_then_upload(
@@ -88,3 +89,19 @@ def export(
         info["dim"],
         to.rsplit("/", 1)[-1],
     )
+
+
+def _exported_id_map(url: str) -> bool:
+    """Whether the object at `url` is an id map `specter2 export` wrote (read from its footer)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ..index import META_KEY
+    from ..objstore import open_store, parse_url
+
+    u = parse_url(url)
+    try:
+        with open_store(u, anonymous=False).open_read(u.key) as fh:
+            return META_KEY in (pq.read_schema(fh).metadata or {})
+    except (OSError, pa.ArrowException, ValueError):
+        return False

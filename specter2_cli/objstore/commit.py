@@ -145,6 +145,13 @@ class Lease:
             except PreconditionFailed:
                 self.lost = "another process took the lease over"
 
+    def fence(self) -> None:
+        """Renew now, before a commit: a writer that was stopped (suspended, cut off) while
+        another took its lease over finds out here, instead of committing over the new
+        holder's work."""
+        self.renew()
+        self.check()
+
     def check(self) -> None:
         if self.lost:
             raise LockHeld(
@@ -254,7 +261,7 @@ class ObjectOutDir:
 
     def commit(self, rank: str, seq: int, text: bytes, lease: Lease) -> None:
         """Create manifest version `seq`: the commit point. Exactly once, or LockHeld."""
-        lease.check()
+        lease.fence()
         faults.point("object_commit")
         key = self.key(f"{STATE}/{rank}/m{seq:08d}.json")
         try:

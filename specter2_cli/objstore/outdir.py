@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import describe_differences
-from ..errors import LockHeld, Specter2Error, UsageError
+from ..errors import EnvironmentProblem, LockHeld, OutputError, Specter2Error, UsageError
 from ..store.durable import atomic_write_text
 from ..store.manifest import Generation, Manifest
 from ..store.outdir import ASIDE, OWN_FILE, SHARD_FILE, OutDir, rejects_name
@@ -223,7 +223,13 @@ class RemoteOutDir(OutDir):
                 )
 
     def prepare(self) -> None:
-        super().prepare()  # the local staging folder
+        try:
+            super().prepare()  # the local staging folder
+        except OutputError as e:
+            raise OutputError(
+                f"{self.path}: the local staging folder of {self.shown} cannot be written "
+                f"({e}); set {STAGING_ENV} to a writable local folder"
+            ) from None
         self._list_state()  # the bucket exists and can be listed: exit 4 before the model loads
 
     def prepare_new(self) -> list[Path]:
@@ -452,8 +458,7 @@ class RemoteOutDir(OutDir):
     def load_manifest(self, gen: int, rank: int) -> Manifest | None:
         """The rank's newest committed manifest; its rejects file is rebuilt in the staging
         folder from the committed pieces."""
-        found = self.remote.latest(_rank_name(gen, rank))
-        self._seq[(gen, rank)] = found[0] if found is not None else 0
+        found = self._seq_and_manifest(gen, rank)
         if found is None:
             self._pieces[(gen, rank)] = []
             return None
@@ -466,6 +471,13 @@ class RemoteOutDir(OutDir):
         self._restore_rejects(m, pieces)
         return m
 
+    def _seq_and_manifest(self, gen: int, rank: int) -> tuple[int, bytes] | None:
+        found = self.remote.latest(_rank_name(gen, rank))
+        self._seq[(gen, rank)] = found[0] if found is not None else 0
+        world = next((g.world for g in self.generations() if g.gen == gen), 1)
+        self._copies.append(self.rejects_path(gen, rank, world))  # rebuilt or new: ours
+        return found
+
     def _restore_rejects(self, m: Manifest, pieces: list[str | None]) -> None:
         """The local rejects file: the committed pieces in order."""
         path = self.rejects_path(m.gen, m.rank, m.world)
@@ -476,7 +488,6 @@ class RemoteOutDir(OutDir):
                     data = self.remote.store.read_bytes(self.key(name))
                     fh.write(data or b"")
         os.replace(tmp, path)
-        self._copies.append(path)
 
     def read_index(self, files: list[str], columns: tuple[str, ...]) -> Any:
         """Index columns of a committed shard, read from the store: only their column chunks
@@ -568,21 +579,23 @@ class RemoteOutDir(OutDir):
         self._queued.update(n.split("/")[-1] for _, n in uploads)
         new_pieces = self._cut_pieces(snapshot, len(pieces))
         uploads += [(p, n) for p, n in new_pieces if p]
-        self._pieces[key] = pieces + [None] * len(new_pieces)
+        # per shard entry: its rejects piece's object name (committed) or upload name (queued);
+        # kept by this thread only, translated when the commit runs (after the uploads)
+        pieces += [n or None for _, n in new_pieces]
+        self._pieces[key] = pieces
 
         def commit(done: Uploaded) -> None:
             objs = {name: obj for (_, name), (obj, _) in zip(uploads, done, strict=True)}
             for name, obj in objs.items():
                 if name.startswith(STATE + "/"):
                     self._names[name[len(STATE) + 1 :]] = obj[len(STATE) + 1 :]
-                elif not name.startswith("_rejects"):
+                else:
                     self._names[name] = obj
             for sh in snapshot.shards:
                 sh.files = [self._names.get(f, f) for f in sh.files]
                 if sh.skipped_file:
                     sh.skipped_file = self._names.get(sh.skipped_file, sh.skipped_file)
-            committed = pieces + [objs.get(n) if n else None for _, n in new_pieces]
-            self._pieces[key] = committed
+            committed = [self._names.get(p, p) if p else None for p in pieces]
             self._seq[key] = self._seq.get(key, 0) + 1
             text = json.dumps({"manifest": json.loads(snapshot.to_json()), "rejects": committed})
             self.remote.commit(_rank_name(*key), self._seq[key], text.encode(), lease)
@@ -638,6 +651,10 @@ class RemoteOutDir(OutDir):
         """This rank's leftovers of a killed run: local staging files, and objects (with
         unfinished multipart uploads) that no committed manifest lists."""
         n = super().sweep(gen, rank, world, set())
+        local = [*self.path.glob(f".{rejects_name(gen, rank, world)}.[0-9]*")]
+        local += [*self.state.glob(f"{_rank_name(gen, rank)}-[0-9]*.skipped.npy")]
+        for p in local:  # pieces and skipped ids staged for an upload that never committed
+            p.unlink(missing_ok=True)
         suffix = re.escape(_rank_suffix(gen, rank, world))
         owns_rx = re.compile(
             rf"^(part{suffix}-\d{{5}}{ATTEMPT}\.(parquet|npy|ids\.parquet)"
@@ -684,6 +701,9 @@ class RemoteOutDir(OutDir):
     def unmark_success(self) -> None:
         self.remote.remove_success()
 
+    def rejects_shown(self, gen: int, rank: int, world: int) -> str:
+        return f"{self.shown}_rejects{_rank_suffix(gen, rank, world)}-*.jsonl (a piece per shard)"
+
 
 def _gen_bytes(g: Generation) -> bytes:
     from dataclasses import asdict
@@ -703,10 +723,17 @@ def _committed_rows(out: OutDir) -> int:
 
 @contextlib.contextmanager
 def _folder_lock(folder: Path) -> Iterator[None]:
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise EnvironmentProblem(
+            f"{folder}: cannot write the local copy of an s3:// OUTDIR ({e.strerror}); set "
+            f"{STAGING_ENV} to a writable local folder"
+        ) from None
+    try:
+        with contextlib.suppress(OSError):  # no locks on this file system: readers race, no more
+            fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)
@@ -723,10 +750,12 @@ def materialize(
     u = parse_url(url) if isinstance(url, str) else url
     remote = ObjectOutDir(u)
     store, root = remote.store, remote.root
-    folder = _folder(u, "read")
+    folder = _folder(u, f"{socket.gethostname()}-read")
     state_dir = folder / STATE
     with _folder_lock(folder):
         state_dir.mkdir(exist_ok=True)
+        for p in folder.glob(".*.download"):  # a reader killed mid-download
+            p.unlink(missing_ok=True)
         objects = {o.key[len(root) :]: o for o in store.iter_objects(root)}
         if f"{STATE}/job.json" not in objects:
             return _empty(folder)
@@ -803,6 +832,19 @@ def _copy(store: Any, o: ObjectInfo, path: Path, on_file: Callable[[str], None] 
         on_file(path.name)
 
 
+@contextlib.contextmanager
+def named_as(local: str | os.PathLike[str], shown: str | os.PathLike[str]) -> Iterator[None]:
+    """Errors raised inside name `shown` (the URL a user gave) where they say `local` (its
+    local copy)."""
+    if os.fspath(local) == os.fspath(shown):
+        yield
+        return
+    try:
+        yield
+    except Specter2Error as e:
+        raise _renamed(e, Path(local), os.fspath(shown)) from None
+
+
 def local_view(path: str | os.PathLike[str], shards: bool = True) -> str | os.PathLike[str]:
     """`path` itself for a local OUTDIR; for an object-store URL, its local copy."""
     from .urls import looks_like_url
@@ -814,4 +856,12 @@ def local_view(path: str | os.PathLike[str], shards: bool = True) -> str | os.Pa
     return materialize(u, shards)
 
 
-__all__ = ["ASIDE", "RemoteOutDir", "local_view", "materialize", "open_outdir", "staging_root"]
+__all__ = [
+    "ASIDE",
+    "RemoteOutDir",
+    "local_view",
+    "materialize",
+    "named_as",
+    "open_outdir",
+    "staging_root",
+]

@@ -11,6 +11,8 @@ and retry modes that back off on throttling (SlowDown, 503) and 5xx.
 from __future__ import annotations
 
 import os
+import random
+import time
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
@@ -59,6 +61,9 @@ def _transient() -> tuple[type[BaseException], ...]:
         ConnectionError,
         TimeoutError,
     )
+
+
+CONFLICT_RETRIES = 6
 
 
 class S3Store(ObjectStore):
@@ -163,7 +168,23 @@ class S3Store(ObjectStore):
             kw["IfNoneMatch"] = "*"
         if if_match is not None:
             kw["IfMatch"] = if_match
-        return str(self._call(key, "put_object", **kw).get("ETag", ""))
+        if not (if_absent or if_match is not None):
+            return str(self._call(key, "put_object", **kw).get("ETag", ""))
+        # S3 answers 409 ConditionalRequestConflict when conditional writes to one key race
+        # (ranks of an array creating a run record together) and asks for a retry; the retry
+        # then wins, or loses with 412 (PreconditionFailed), which is the answer
+        for attempt in range(CONFLICT_RETRIES):
+            try:
+                return str(self._call(key, "put_object", **kw).get("ETag", ""))
+            except Specter2Error as e:
+                code = ""
+                cause = e.__cause__
+                if cause is not None and hasattr(cause, "response"):
+                    code = str(cause.response.get("Error", {}).get("Code", ""))
+                if code != "ConditionalRequestConflict" or attempt == CONFLICT_RETRIES - 1:
+                    raise
+                time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
+        raise AssertionError("unreachable")
 
     def upload_file(self, key: str, path: str) -> str:
         """One object, multipart above 64 MiB: it appears whole when the upload completes,

@@ -9,6 +9,7 @@ that fails stops the rank at its next `submit` or at `drain`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import threading
@@ -45,11 +46,12 @@ class BackgroundUploader:
                 if self.error is None:
                     done = [self.out.upload(p, name, self.attempt) for p, name in job.files]
                     job.then(done)
-                    if job.remove_local:
-                        for p, _ in job.files:
-                            os.unlink(p)
+                if job.remove_local:
+                    _remove(job)  # uploaded, or never to be: a resume writes it again
             except BaseException as e:  # handed to the caller's thread at its next call
                 self.error = e
+                if job is not None and job.remove_local:
+                    _remove(job)
             finally:
                 self.jobs.task_done()
 
@@ -75,3 +77,9 @@ class BackgroundUploader:
     def close(self) -> None:
         self.jobs.put(None)
         self.thread.join()
+
+
+def _remove(job: _Job) -> None:
+    for p, _ in job.files:
+        with contextlib.suppress(OSError):
+            os.unlink(p)

@@ -122,7 +122,7 @@ class RankRun:
         summary.token_cap = encoder.token_cap
         summary.total_rows, summary.total_rejected = m.rows, m.rejected
         self._refuse_empty()
-        rejects = str(out.rejects_path(self.gen, m.rank, m.world))
+        rejects = out.rejects_shown(self.gen, m.rank, m.world)
         m.failed = reject_verdict(m.rows, m.rejected, self.job.max_reject_rate, rejects)
         if m.failed:
             out.save_manifest(m)

@@ -90,6 +90,10 @@ class OutDir:
 
         return drop_damaged(self.path, m)
 
+    def rejects_shown(self, gen: int, rank: int, world: int) -> str:
+        """How messages name the rank's rejects."""
+        return str(self.rejects_path(gen, rank, world))
+
     def unmark_success(self) -> None:
         (self.path / "_SUCCESS").unlink(missing_ok=True)
 
