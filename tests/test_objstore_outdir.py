@@ -418,3 +418,37 @@ def test_messages_name_the_url_not_the_local_copy(
         run(encoder, [str(tmp_path / "p.jsonl")], f"s3://{bucket}/rr/", max_reject_rate=0.2)
     assert f"s3://{bucket}/rr/_rejects-*.jsonl" in str(e2.value), str(e2.value)
     assert str(stage) not in str(e2.value)
+
+
+def test_a_deleted_rejects_piece_is_re_made_by_the_rerun(
+    encoder: Encoder, s3env: S3, stage: Path, tmp_path: Path
+) -> None:
+    from specter2_cli.objstore.outdir import materialize
+
+    write_jsonl(tmp_path / "p.jsonl", papers(40, 12, bad=(2, 21, 38)))
+    run(encoder, [str(tmp_path / "p.jsonl")], tmp_path / "loc")
+    url = f"s3://{s3env.bucket()}/rp/"
+    run(encoder, [str(tmp_path / "p.jsonl")], url)
+    pieces = sorted(n for n in objects(url) if n.startswith("_rejects-"))
+    assert len(pieces) == 3
+    open_store(url).delete(f"rp/{pieces[1]}")
+    summary = run(encoder, [str(tmp_path / "p.jsonl")], url)
+    assert 0 < summary.resumed_from_rows < 37  # from the shard whose piece went missing
+    local = (tmp_path / "loc" / "_rejects.jsonl").read_bytes()
+    assert (materialize(url) / "_rejects.jsonl").read_bytes() == local
+    same(read_embeddings(url), read_embeddings(tmp_path / "loc"))
+
+
+def test_expired_credentials_are_named_as_such_even_on_a_head_request(
+    encoder: Encoder, s3env: S3, stage: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_jsonl(tmp_path / "p.jsonl", papers(5, 13))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3env.proxy.url)
+    # a HEAD's 400 has no body (botocore probes the bucket's region with another HEAD); the
+    # tool's one-byte GET gets the code
+    s3env.proxy.faults += [Fault(400, "ExpiredToken", method="HEAD")] * 2
+    s3env.proxy.faults.append(Fault(400, "ExpiredToken", method="GET"))
+    url = f"s3://{s3env.bucket()}/exp/"
+    with pytest.raises(EnvironmentProblem, match="credentials have expired") as e:
+        run(encoder, [str(tmp_path / "p.jsonl")], url)
+    assert e.value.exit_code == 4 and "s3://" in str(e.value)

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .. import faults
-from ..errors import LockHeld, UsageError
+from ..errors import LockHeld, Specter2Error, UsageError
 from .opening import open_store
 from .store import ObjectInfo, ObjectStore, PreconditionFailed
 from .urls import ObjectURL, parse_url
@@ -164,7 +164,15 @@ class Lease:
         self._thread.join()
         with self._lock, contextlib.suppress(PreconditionFailed):
             if not self.lost:
-                self.store.delete(self.key, if_match=self.etag)
+                try:
+                    self.store.delete(self.key, if_match=self.etag)
+                except Specter2Error as e:  # the work is committed; the lease just expires
+                    log.warning(
+                        "%s: could not remove the lease (%s); it expires in %.0f s",
+                        self.store.url(self.key),
+                        e,
+                        self.ttl,
+                    )
 
 
 class ObjectOutDir:

@@ -300,6 +300,9 @@ class RemoteOutDir(OutDir):
         for name in [*own, *sorted(n for n in state.by_name if n != f"{STATE}/job.json")]:
             self.remote.store.delete(self.key(name))
         self.remote.store.delete(self.key(f"{STATE}/job.json"))  # last: the prefix is ours
+        self.remote.store.abort_uploads(
+            root, lambda k: "/" not in k[len(root) :] and bool(OWN_OBJECT.match(k[len(root) :]))
+        )
         self._job = None
         log.warning(
             "--overwrite: deleted %d objects of an earlier job from %s (%s%s; %d committed "
@@ -516,7 +519,11 @@ class RemoteOutDir(OutDir):
         return np.load(io.BytesIO(data), allow_pickle=False)
 
     def first_damage(
-        self, m: Manifest, sizes: dict[str, int] | None = None, footers: bool = True
+        self,
+        m: Manifest,
+        sizes: dict[str, int] | None = None,
+        footers: bool = True,
+        pieces: list[str | None] | None = None,
     ) -> tuple[int, str] | None:
         """(shard index, what is wrong) of m's first committed shard whose objects are
         missing, not their committed size or (with `footers`) not their committed row count;
@@ -543,10 +550,13 @@ class RemoteOutDir(OutDir):
                         return i, f"{name} holds {n} rows, committed with {sh.rows}"
             if sh.skipped_file and f"{STATE}/{sh.skipped_file}" not in sizes:
                 return i, f"{STATE}/{sh.skipped_file} is missing"
+            piece = pieces[i] if pieces is not None and i < len(pieces) else None
+            if piece and piece not in sizes:
+                return i, f"{piece} (its rejects) is missing"
         return None
 
     def drop_damaged(self, m: Manifest) -> str | None:
-        damage = self.first_damage(m)
+        damage = self.first_damage(m, pieces=self._pieces.get((m.gen, m.rank)))
         if damage is None:
             return None
         i, what = damage
@@ -768,8 +778,11 @@ def materialize(
         listing = _State([o for n, o in objects.items() if n.startswith(STATE + "/")], root)
         for rank, name in listing.newest_manifests().items():
             data = store.read_bytes(root + name)
-            if data is None:
-                continue
+            if data is None:  # two commits since the listing: read the newest again
+                newest = remote.latest(rank)
+                if newest is None:
+                    continue
+                data = newest[1]
             try:
                 d = json.loads(data)
                 m = Manifest.from_dict(d["manifest"])

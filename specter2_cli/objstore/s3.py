@@ -102,6 +102,18 @@ class S3Store(ObjectStore):
         except InputError:  # 404: no such object (a missing bucket is its own error)
             self.check_bucket(key)
             return None
+        except Specter2Error as e:
+            if _status_of(e) not in (400, 403):
+                raise
+            # a HEAD answer has no body, so an expired token or a denied key shows as a bare
+            # 400/403: one byte's GET gets the error's code, and the message that fits it
+            try:
+                r = self._call(key, "get_object", Key=key, Range="bytes=0-0")
+            except InputError:
+                return None
+            r["Body"].close()
+            size = int(str(r.get("ContentRange", "/0")).rsplit("/", 1)[-1] or 0)
+            return ObjectInfo(key, size, str(r.get("ETag", "")), _ns(r.get("LastModified")))
         return ObjectInfo(
             key, int(r["ContentLength"]), str(r.get("ETag", "")), _ns(r.get("LastModified"))
         )
@@ -225,6 +237,15 @@ class S3Store(ObjectStore):
             self._call(u["Key"], "abort_multipart_upload", Key=u["Key"], UploadId=u["UploadId"])
             n += 1
         return n
+
+
+def _status_of(e: BaseException) -> int | None:
+    cause = e.__cause__
+    response = getattr(cause, "response", None)
+    if not isinstance(response, dict):
+        return None
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return int(status) if status is not None else None
 
 
 def _ns(t: Any) -> int:
