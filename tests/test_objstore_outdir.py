@@ -452,3 +452,47 @@ def test_expired_credentials_are_named_as_such_even_on_a_head_request(
     with pytest.raises(EnvironmentProblem, match="credentials have expired") as e:
         run(encoder, [str(tmp_path / "p.jsonl")], url)
     assert e.value.exit_code == 4 and "s3://" in str(e.value)
+
+
+def test_array_ranks_started_together_share_one_prefix(
+    encoder: Encoder, tiny_models: dict[str, Path], s3env: S3, stage: Path, tmp_path: Path
+) -> None:
+    """Three ranks of an array start at once on one prefix (each with its own staging
+    folder, as on three nodes): one job record and one run record are created, every record
+    is embedded once, and _SUCCESS comes from whichever rank finishes last."""
+    from tests.forkserver import spawn
+
+    write_jsonl(tmp_path / "p.jsonl", papers(90, 14))
+    url = f"s3://{s3env.bucket()}/arr/"
+    procs = []
+    for r in range(3):
+        env = {**os.environ, STAGING_ENV: str(tmp_path / f"node{r}")}
+        argv = ["embed", str(tmp_path / "p.jsonl"), "-o", url, "--shard-size", "8"]
+        argv += ["--sort-window", "5", "--num-shards", "3", "--shard-index", str(r)]
+        argv += ["--base-model", str(tiny_models["base"]), "--no-progress"]
+        argv += ["--adapter-path", str(tiny_models["proximity"])]
+        procs.append(spawn(argv, env=env))
+    for p in procs:
+        assert p.wait(300) == 0, p.communicate()[0]
+    for r in range(3):
+        run(encoder, [str(tmp_path / "p.jsonl")], tmp_path / "loc", shard_index=r, num_shards=3)
+    got = read_embeddings(url)
+    same(got, read_embeddings(tmp_path / "loc"))
+    assert len(set(got.ids)) == 90
+    names = objects(url)
+    assert [n for n in names if n.startswith("_specter2/gen-")] == ["_specter2/gen-0000.json"]
+    assert "_SUCCESS" in names and job_status(url).complete
+
+
+def test_an_outdir_inside_the_input_prefix_is_not_read_as_input(
+    encoder: Encoder, s3env: S3, stage: Path, tmp_path: Path
+) -> None:
+    bucket = s3env.bucket()
+    write_jsonl(tmp_path / "p.jsonl", papers(20, 15))
+    open_store(f"s3://{bucket}/").upload_file("data/p.jsonl", str(tmp_path / "p.jsonl"))
+    url = f"s3://{bucket}/data/emb/"
+    run(encoder, [f"s3://{bucket}/data/"], url)
+    again = run(encoder, [f"s3://{bucket}/data/"], url)  # the listing now holds emb/ too
+    assert again.already_done and again.total_rows == 0
+    run(encoder, [str(tmp_path / "p.jsonl")], tmp_path / "loc")
+    same(read_embeddings(url), read_embeddings(tmp_path / "loc"))
