@@ -496,3 +496,29 @@ def test_an_outdir_inside_the_input_prefix_is_not_read_as_input(
     assert again.already_done and again.total_rows == 0
     run(encoder, [str(tmp_path / "p.jsonl")], tmp_path / "loc")
     same(read_embeddings(url), read_embeddings(tmp_path / "loc"))
+
+
+def test_a_node_whose_clock_is_ahead_does_not_take_a_live_lease(
+    s3env: S3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lease age is judged by the store's clock (its Date header), not the local one."""
+    import time as real_time
+    import types
+
+    from specter2_cli.objstore import commit as commit_mod
+    from specter2_cli.objstore import store as store_mod
+    from specter2_cli.objstore.commit import ObjectOutDir
+
+    out = ObjectOutDir(f"s3://{s3env.bucket()}/skew/")
+    key = out.key("_specter2/locks/g0000-r00000.json")
+    out.store.put_bytes(key, Holder("x", "other-node", "", 1, 0.0).to_bytes())  # just renewed
+    ahead = types.SimpleNamespace(
+        time=lambda: real_time.time() + 3600,
+        time_ns=lambda: real_time.time_ns() + 3600 * 10**9,
+        sleep=real_time.sleep,
+        monotonic=real_time.monotonic,
+    )
+    monkeypatch.setattr(commit_mod, "time", ahead)  # this node's clock: an hour ahead
+    monkeypatch.setattr(store_mod, "time", ahead)
+    with pytest.raises(LockHeld, match="being written by another process"):
+        out.acquire("g0000-r00000", "test")

@@ -227,7 +227,7 @@ class ObjectOutDir:
             except PreconditionFailed:
                 info = self.store.info(key)
         holder = Holder.parse(self.store.read_bytes(key)) if info is not None else None
-        age = time.time() - info.mtime_ns / 1e9 if info is not None else 0.0
+        age = info.age() if info is not None else 0.0
         if info is not None and holder is not None and not holder.gone() and age < ttl:
             raise LockHeld(
                 f"{what} ({self.url}) is being written by another process (pid {holder.pid} "

@@ -321,8 +321,9 @@ class RemoteOutDir(OutDir):
         for name, o in state.by_name.items():
             if not name.startswith(f"{STATE}/locks/"):
                 continue
+            info = self.remote.store.info(o.key)  # with the store's clock
             holder = Holder.parse(self.remote.store.read_bytes(o.key))
-            if time.time() - o.mtime_ns / 1e9 < ttl and not (holder and holder.gone()):
+            if info is not None and info.age() < ttl and not (holder and holder.gone()):
                 raise LockHeld(f"{self.shown} is being written by another process; not wiping it")
 
     # state -------------------------------------------------------------
@@ -446,7 +447,7 @@ class RemoteOutDir(OutDir):
         if info is None:
             return False
         holder = Holder.parse(self.remote.store.read_bytes(key))
-        return time.time() - info.mtime_ns / 1e9 < lease_ttl() and not (holder and holder.gone())
+        return info.age() < lease_ttl() and not (holder and holder.gone())
 
     def _load(self, name: str) -> tuple[Manifest, list[str | None]]:
         d = self._read_json(name, "manifest")

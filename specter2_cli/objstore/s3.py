@@ -115,7 +115,11 @@ class S3Store(ObjectStore):
             size = int(str(r.get("ContentRange", "/0")).rsplit("/", 1)[-1] or 0)
             return ObjectInfo(key, size, str(r.get("ETag", "")), _ns(r.get("LastModified")))
         return ObjectInfo(
-            key, int(r["ContentLength"]), str(r.get("ETag", "")), _ns(r.get("LastModified"))
+            key,
+            int(r["ContentLength"]),
+            str(r.get("ETag", "")),
+            _ns(r.get("LastModified")),
+            _date_ns(r),
         )
 
     def check_bucket(self, key: str = "") -> None:
@@ -246,6 +250,17 @@ def _status_of(e: BaseException) -> int | None:
         return None
     status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     return int(status) if status is not None else None
+
+
+def _date_ns(r: Any) -> int:
+    """The response's Date header (the store's clock), in ns; 0 when it has none."""
+    from email.utils import parsedate_to_datetime
+
+    date = r.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+    try:
+        return int(parsedate_to_datetime(date).timestamp() * 1e9) if date else 0
+    except (TypeError, ValueError):
+        return 0
 
 
 def _ns(t: Any) -> int:

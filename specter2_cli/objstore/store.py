@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO
@@ -28,6 +29,12 @@ class ObjectInfo:
     size: int
     etag: str  # changes whenever the object is replaced
     mtime_ns: int
+    seen_ns: int = 0  # the store's own clock when it answered (0: not known)
+
+    def age(self) -> float:
+        """Seconds since the object was written, by the store's clock when it says it (a
+        node whose clock is off does not judge a lease by its own time)."""
+        return ((self.seen_ns or time.time_ns()) - self.mtime_ns) / 1e9
 
 
 class PreconditionFailed(Exception):
