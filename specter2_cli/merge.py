@@ -128,7 +128,7 @@ def merge(
     An existing target is replaced only with `overwrite`. `path` and `to` may be s3:// URLs.
     """
     from .objstore.outdir import local_view, named_as
-    from .objstore.urls import looks_like_url
+    from .objstore.urls import inside, looks_like_url
 
     url = looks_like_url(os.fspath(to))
     if url is not None:
@@ -137,7 +137,7 @@ def merge(
         if not url.endswith((".parquet", ".npy")):
             raise UsageError(f"--to {url}: name a .parquet or .npy file")
         src = looks_like_url(os.fspath(path))
-        if src is not None and url.startswith(src.rstrip("/") + "/"):
+        if src is not None and inside(url, src):
             raise UsageError(
                 f"--to {url} is inside the output prefix {src}: readers of the prefix would "
                 "see its rows twice; write it outside OUTDIR"

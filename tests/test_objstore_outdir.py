@@ -522,3 +522,54 @@ def test_a_node_whose_clock_is_ahead_does_not_take_a_live_lease(
     monkeypatch.setattr(store_mod, "time", ahead)
     with pytest.raises(LockHeld, match="being written by another process"):
         out.acquire("g0000-r00000", "test")
+
+
+def test_readers_and_ranks_survive_commits_between_their_listing_and_their_reads(
+    encoder: Encoder, s3env: S3, stage: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer commits twice (retiring the manifest version a reader listed) or commits a
+    shard the reader's listing does not show: the reader reads the newest version and finds
+    the new shard, instead of calling the job damaged."""
+    write_jsonl(tmp_path / "p.jsonl", papers(40, 16))
+    url = f"s3://{s3env.bucket()}/race/"
+    run(encoder, [str(tmp_path / "p.jsonl")], url)
+    out = RemoteOutDir(url)
+    stale = out._list_state()  # a listing taken just before ...
+    (name,) = stale.newest_manifests().values()
+    store = out.remote.store
+    data = store.read_bytes(out.key(name)) or b""
+    seq = int(name[-13:-5])
+    for later in (seq + 1, seq + 2):  # ... two commits, the listed version retired
+        store.put_bytes(out.key(f"{name[:-13]}{later:08d}.json"), data)
+    store.delete(out.key(name))
+    monkeypatch.setattr(out, "_list_state", lambda: stale)
+    (m,) = out.manifests()
+    assert m.done and m.rows == 40
+    sizes = {n: o.size for n, o in stale.by_name.items()}  # no shard in this listing
+    assert out.first_damage(m, dict(sizes), footers=False) is None  # each one asked for
+    store.delete(out.key(m.shards[2].files[0]))
+    gone = (2, f"{m.shards[2].files[0]} is missing")
+    assert out.first_damage(m, dict(sizes), footers=False) == gone
+    # an object deleted between a reader's HEAD and its GET (a retired manifest version)
+    # reads as gone, not as an error
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3env.proxy.url)
+    via_proxy = open_store(url)
+    key = out.key(f"{name[:-13]}{seq + 2:08d}.json")
+    s3env.proxy.faults.append(Fault(404, "NoSuchKey", method="GET", path=key))
+    assert via_proxy.read_bytes(key) is None and not s3env.proxy.faults
+
+
+def test_export_to_the_output_prefix_is_refused(
+    encoder: Encoder, s3env: S3, stage: Path, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from specter2_cli.cli import app
+
+    write_jsonl(tmp_path / "p.jsonl", papers(10, 17))
+    bucket = s3env.bucket()
+    run(encoder, [str(tmp_path / "p.jsonl")], f"s3://{bucket}/e/")
+    for to in (f"s3://{bucket}/e/idx.faiss", f"s3a://{bucket}/e/sub/idx.faiss"):
+        r = CliRunner().invoke(app, ["export", f"s3://{bucket}/e", "--to", to])
+        assert r.exit_code == 2 and "inside the output prefix" in r.output, r.output
+    assert not [n for n in objects(f"s3://{bucket}/e/") if "idx" in n]

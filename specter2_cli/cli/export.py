@@ -48,10 +48,18 @@ def export(
 
     setup_logging(quiet)
     m = check_metric(metric)
-    from ..objstore.urls import looks_like_url
+    from ..objstore.urls import inside, looks_like_url
 
     url = looks_like_url(to)
     backend_of(Path(to))
+    src = looks_like_url(outdir)
+    if url is not None and src is not None and inside(url, src):
+        from ..errors import UsageError
+
+        raise UsageError(
+            f"--to {url} is inside the output prefix {src}: readers of the prefix would take "
+            "it for output; write it outside OUTDIR"
+        )
     if url is not None:
         from ..errors import UsageError
         from ..objstore.upload_target import write_then_upload

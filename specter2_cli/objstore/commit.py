@@ -44,6 +44,7 @@ STATE = "_specter2"
 SUCCESS = "_SUCCESS"
 TTL_ENV = "SPECTER2_LEASE_SECONDS"
 DEFAULT_TTL = 120.0
+KEEP_VERSIONS = 8  # manifest versions kept per rank; a reader that lost one reads the newest
 _MANIFEST = re.compile(r"^m(\d{8})\.json$")
 
 
@@ -280,9 +281,9 @@ class ObjectOutDir:
                 "sequence number first; two processes are writing the same rank, so this one stops"
             ) from None
         faults.point("after_object_commit")
-        if seq > 2:  # keep the previous version (a reader may be reading it); older ones go
+        if seq > KEEP_VERSIONS:  # the newest ones stay (readers may be reading them)
             with contextlib.suppress(PreconditionFailed):
-                self.store.delete(self.key(f"{STATE}/{rank}/m{seq - 2:08d}.json"))
+                self.store.delete(self.key(f"{STATE}/{rank}/m{seq - KEEP_VERSIONS:08d}.json"))
 
     # shards --------------------------------------------------------------
 

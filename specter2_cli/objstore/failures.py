@@ -9,6 +9,11 @@ from __future__ import annotations
 
 from ..errors import EnvironmentProblem, InputError, Specter2Error
 
+
+class NoSuchObject(InputError):
+    """The object does not exist (exit 3, as a missing input file)."""
+
+
 ANON_HINT = "for a public bucket add --anonymous (or SPECTER2_EMBED_ANONYMOUS=1)"
 AWS_CREDS = (
     "set AWS_PROFILE (aws configure / aws sso login), or AWS_ACCESS_KEY_ID and "
@@ -91,7 +96,7 @@ def s3_error(
                 "AWS_ENDPOINT_URL / the region for an S3-compatible store)"
             )
         if code in NO_KEY:
-            return InputError(f"{url}: no such object")
+            return NoSuchObject(f"{url}: no such object")
         if code in EXPIRED:
             return EnvironmentProblem(
                 f"{url}: the AWS credentials have expired ({msg}); refresh them (aws sso "

@@ -47,7 +47,7 @@ from ..store.verify import DamagedOutput
 from .commit import STATE, SUCCESS, Holder, Lease, ObjectOutDir, lease_ttl, new_attempt
 from .store import ObjectInfo, PreconditionFailed
 from .uploader import BackgroundUploader, Uploaded
-from .urls import ObjectURL, parse_url
+from .urls import ObjectURL, inside, parse_url
 
 log = logging.getLogger("specter2")
 
@@ -216,7 +216,7 @@ class RemoteOutDir(OutDir):
     def refuse_inputs_inside(self, files: list[Any]) -> None:
         for f in files:
             p = str(getattr(f, "path", ""))
-            if p.startswith(f"{self.url.scheme}://{self.url.bucket}/{self.remote.root}"):
+            if inside(p, str(self.url)):
                 raise UsageError(
                     f"input {p} is inside the output prefix {self.shown}: readers of the "
                     "prefix would take it for output; choose another -o/--output"
@@ -450,7 +450,18 @@ class RemoteOutDir(OutDir):
         return info.age() < lease_ttl() and not (holder and holder.gone())
 
     def _load(self, name: str) -> tuple[Manifest, list[str | None]]:
+        """The manifest version `name`, or the rank's newest if a commit retired it since
+        the listing that named it."""
         d = self._read_json(name, "manifest")
+        if d is None:
+            newest = self.remote.latest(name.split("/")[1])
+            if newest is None:
+                raise DamagedOutput(f"{self.remote.show(name)}: the rank's manifests are gone")
+            name = f"{STATE}/{name.split('/')[1]}/m{newest[0]:08d}.json"
+            try:
+                d = json.loads(newest[1])
+            except ValueError as e:
+                raise DamagedOutput(f"{self.remote.show(name)}: damaged ({e})") from None
         try:
             return Manifest.from_dict(d["manifest"]), list(d.get("rejects") or [])
         except (TypeError, KeyError, AttributeError) as e:
@@ -535,9 +546,19 @@ class RemoteOutDir(OutDir):
         if sizes is None:
             root = self.remote.root
             sizes = {o.key[len(root) :]: o.size for o in self.remote.store.iter_objects(root)}
+        known = sizes
+
+        def present(name: str) -> bool:
+            if name not in known:  # committed after the listing, or missing
+                info = self.remote.store.info(self.key(name))
+                if info is None:
+                    return False
+                known[name] = info.size
+            return True
+
         for i, sh in enumerate(m.shards):
             for j, name in enumerate(sh.files):
-                if name not in sizes:
+                if not present(name):
                     return i, f"{name} is missing"
                 if sh.sizes is not None and j < len(sh.sizes) and sizes[name] != sh.sizes[j]:
                     return i, f"{name} has {sizes[name]} bytes, committed with {sh.sizes[j]}"
@@ -549,10 +570,10 @@ class RemoteOutDir(OutDir):
                         return i, f"{name} cannot be read ({type(e).__name__}: {e})"
                     if n != sh.rows:
                         return i, f"{name} holds {n} rows, committed with {sh.rows}"
-            if sh.skipped_file and f"{STATE}/{sh.skipped_file}" not in sizes:
+            if sh.skipped_file and not present(f"{STATE}/{sh.skipped_file}"):
                 return i, f"{STATE}/{sh.skipped_file} is missing"
             piece = pieces[i] if pieces is not None and i < len(pieces) else None
-            if piece and piece not in sizes:
+            if piece and not present(piece):
                 return i, f"{piece} (its rejects) is missing"
         return None
 
@@ -808,10 +829,15 @@ def materialize(
                     keep_state.add(sh.skipped_file)
                 for f in sh.files:
                     keep.add(f)
+                    if f not in objects:  # committed after the listing
+                        info = store.info(root + f)
+                        if info is not None:
+                            objects[f] = info
                     if shards and f in objects:
                         _copy(store, objects[f], folder / f, on_file)
-        if SUCCESS in objects:
-            _copy_small(store, objects[SUCCESS], folder / SUCCESS)
+        success = store.read_bytes(objects[SUCCESS].key) if SUCCESS in objects else None
+        if success is not None:
+            atomic_write_text(folder / SUCCESS, success.decode("utf-8", "replace"))
             keep.add(SUCCESS)
         for p in folder.iterdir():  # what the store no longer holds
             if p.is_file() and not p.name.startswith(".") and p.name not in keep:

@@ -11,7 +11,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO
 
 from ..errors import UsageError
@@ -29,7 +29,7 @@ class ObjectInfo:
     size: int
     etag: str  # changes whenever the object is replaced
     mtime_ns: int
-    seen_ns: int = 0  # the store's own clock when it answered (0: not known)
+    seen_ns: int = field(default=0, compare=False)  # the store's clock when it answered
 
     def age(self) -> float:
         """Seconds since the object was written, by the store's clock when it says it (a
@@ -81,11 +81,18 @@ class ObjectStore:
             return fh.read(n)
 
     def read_bytes(self, key: str) -> bytes | None:
+        """The object's bytes; None when there is no such object (also when it is deleted
+        between the HEAD and the GET: a manifest version a commit retired)."""
+        from .failures import NoSuchObject
+
         info = self.info(key)
         if info is None:
             return None
-        with self.open_read(key, info) as fh:
-            return fh.read()
+        try:
+            with self.open_read(key, info) as fh:
+                return fh.read()
+        except NoSuchObject:
+            return None
 
     def download_file(self, key: str, path: str, info: ObjectInfo | None = None) -> None:
         """Copy the object to a local file (streamed, through the store's range reads)."""

@@ -36,6 +36,15 @@ class ObjectURL:
         return self.key if not self.key or self.key.endswith("/") else self.key + "/"
 
 
+def inside(target: str, outdir: str) -> bool:
+    """Whether the URL `target` names an object under the OUTDIR URL `outdir` (by bucket and
+    key, so s3a:// and a missing trailing slash compare as what they mean)."""
+    if not (is_url(target) and is_url(outdir)):
+        return False
+    t, o = parse_url(target), parse_url(outdir)
+    return (t.scheme, t.bucket) == (o.scheme, o.bucket) and t.key.startswith(o.prefix)
+
+
 _MANGLED = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/(?!/)")
 
 

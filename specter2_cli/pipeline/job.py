@@ -36,7 +36,7 @@ from ..inputs.resolve import InputList
 from ..launchers import RankInfo, detect_rank
 from ..model.tags import check_adapter_tag
 from ..objstore.outdir import open_outdir
-from ..objstore.urls import is_url, looks_like_url
+from ..objstore.urls import inside, is_url, looks_like_url
 from ..store.manifest import ShardEntry
 from ..store.outdir import OutDir
 from .progress import Progress, start_line
@@ -276,7 +276,7 @@ def listed_outside_outdir(paths: list[str], outdir: str | os.PathLike[str]) -> l
         return paths
     url = looks_like_url(os.fspath(outdir))
     if url is not None:
-        keep = [p for p in paths if not p.startswith(url.rstrip("/") + "/")]
+        keep = [p for p in paths if not inside(p, url)]
     else:
         root = os.path.realpath(outdir) + os.sep
         keep = [
@@ -298,11 +298,14 @@ def outside_outdir(files: InputList, given: list[str], outdir: str | os.PathLike
     see the input the first run saw. A file named one by one is kept (and refused later)."""
     url = looks_like_url(os.fspath(outdir))
     if url is not None:  # an s3:// OUTDIR: inputs under its prefix
-        root = url.rstrip("/") + "/"
+        root = url
         named = set(given)
 
         def where(f: InputFile) -> str:
             return f.path if f.kind != "stdin" else ""
+
+        def under(path: str) -> bool:
+            return inside(path, root)
 
     else:
         root = os.path.realpath(outdir) + os.sep
@@ -311,10 +314,13 @@ def outside_outdir(files: InputList, given: list[str], outdir: str | os.PathLike
         def where(f: InputFile) -> str:
             return os.path.realpath(f.path) if f.kind != "stdin" and not is_url(f.path) else ""
 
+        def under(path: str) -> bool:
+            return bool(path) and path.startswith(root)
+
     keep, dropped = [], 0
     for f in files:
         real = where(f)
-        if real.startswith(root) and real not in named:
+        if under(real) and real not in named:
             dropped += 1
             continue
         keep.append(f)
