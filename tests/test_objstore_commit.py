@@ -152,10 +152,12 @@ def test_a_sequence_number_is_committed_once(s3env: S3) -> None:
     with pytest.raises(LockHeld, match="committed this sequence number first"):
         out.commit("g0000-r00000", 1, b'{"n": 2}', lease)
     assert out.latest("g0000-r00000") == (1, b'{"n": 1}')
-    for seq in range(2, 6):
+    last = commit_mod.KEEP_VERSIONS + 3
+    for seq in range(2, last + 1):
         out.commit("g0000-r00000", seq, b'{"n": %d}' % seq, lease)
-    assert [s for s, _ in out.manifests("g0000-r00000")] == [4, 5]  # older versions pruned
-    assert out.latest("g0000-r00000") == (5, b'{"n": 5}')
+    kept = [s for s, _ in out.manifests("g0000-r00000")]
+    assert kept == list(range(last - commit_mod.KEEP_VERSIONS + 1, last + 1))  # older pruned
+    assert out.latest("g0000-r00000") == (last, b'{"n": %d}' % last)
     lease.release()
 
 
