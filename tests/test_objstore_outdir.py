@@ -573,3 +573,31 @@ def test_export_to_the_output_prefix_is_refused(
         r = CliRunner().invoke(app, ["export", f"s3://{bucket}/e", "--to", to])
         assert r.exit_code == 2 and "inside the output prefix" in r.output, r.output
     assert not [n for n in objects(f"s3://{bucket}/e/") if "idx" in n]
+
+
+def test_a_failed_start_killed_with_its_lease_is_forgotten_by_the_corrected_command(
+    encoder: Encoder, s3env: S3, stage: Path, tmp_path: Path
+) -> None:
+    """As on a local disk: a first run that committed nothing (a bad first record) and was
+    killed, leaving its lease, does not pin the prefix to its input; a live lease does."""
+    import subprocess
+    import sys
+
+    from specter2_cli.errors import InputError
+
+    bad = write_jsonl(tmp_path / "bad.jsonl", [{"id": "x", "title": 7}, *papers(5, 18)])
+    good = write_jsonl(tmp_path / "good.jsonl", papers(6, 19))
+    url = f"s3://{s3env.bucket()}/fs/"
+    settings = EmbedSettings(model=encoder.settings, shard_size=8, on_error="fail")
+    with pytest.raises(InputError):
+        embed_files([str(bad)], url, encoder=encoder, settings=settings)
+    out = RemoteOutDir(url)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    me = Holder.me()
+    ghost = Holder("ghost", me.host, me.boot_id, dead.pid, 0.0)  # killed -9 on this node
+    out.remote.store.put_bytes(out._lock_key(0, 0), ghost.to_bytes())
+    assert not out.holds_work()
+    run(encoder, [str(good)], url)  # the corrected command: another input, not refused
+    run(encoder, [str(good)], tmp_path / "loc")
+    same(read_embeddings(url), read_embeddings(tmp_path / "loc"))

@@ -330,8 +330,10 @@ class RemoteOutDir(OutDir):
 
     def holds_work(self) -> bool:
         state = self._list_state()
-        if any(n.startswith(f"{STATE}/locks/") for n in state.by_name):
-            return True
+        for name in state.by_name:  # a live lease: a writer at work (a dead one's does not count)
+            m = re.match(rf"^{STATE}/locks/g(\d{{4}})-r(\d{{5}})\.json$", name)
+            if m and self.is_running(int(m.group(1)), int(m.group(2))):
+                return True
         return any(
             m.done
             or m.failed
@@ -413,7 +415,7 @@ class RemoteOutDir(OutDir):
             return False
         if any(m.done or m.shards for m in self.manifests(gen)):
             return False
-        if not holding_lock and self.remote.store.info(self._lock_key(gen, 0)) is not None:
+        if not holding_lock and self.is_running(gen, 0):
             return False
         rank = _rank_name(gen, 0)
         for name in sorted(self._list_state().by_name):

@@ -233,14 +233,19 @@ class S3Store(ObjectStore):
         self._call(key, "delete_object", **kw)
 
     def abort_uploads(self, prefix: str, owns: Callable[[str], bool]) -> int:
-        r = self._call(prefix, "list_multipart_uploads", Prefix=prefix)
         n = 0
-        for u in r.get("Uploads", []):
-            if not owns(u["Key"]):
-                continue
-            self._call(u["Key"], "abort_multipart_upload", Key=u["Key"], UploadId=u["UploadId"])
-            n += 1
-        return n
+        kw: dict[str, Any] = {"Prefix": prefix}
+        while True:  # a page holds at most 1,000 uploads
+            r = self._call(prefix, "list_multipart_uploads", **kw)
+            for u in r.get("Uploads", []):
+                if not owns(u["Key"]):
+                    continue
+                self._call(u["Key"], "abort_multipart_upload", Key=u["Key"], UploadId=u["UploadId"])
+                n += 1
+            if not r.get("IsTruncated"):
+                return n
+            kw["KeyMarker"] = r.get("NextKeyMarker", "")
+            kw["UploadIdMarker"] = r.get("NextUploadIdMarker", "")
 
 
 def _status_of(e: BaseException) -> int | None:
