@@ -143,8 +143,7 @@ def test_resume_after_kill_9_at_each_commit_step_equals_an_uninterrupted_run(
         p = spawn(argv, env=env)
         return p.returncode if p.wait(300) is not None else -1, p.communicate()[0] or ""
 
-    steps = [
-        ("shard_write:5", "a"),
+    steps = [  # (a kill while a shard is written locally is a local OUTDIR's case)
         ("after_object_upload:2", "a"),
         ("object_commit:2", "b"),
         ("after_object_commit:1", "b"),
@@ -154,7 +153,7 @@ def test_resume_after_kill_9_at_each_commit_step_equals_an_uninterrupted_run(
         rc, text = cli(fault, node)
         assert rc == -9, (fault, text)
         assert "_SUCCESS" not in objects(url)
-        if i == 1:
+        if i == 0:
             committed = job_status(url).ranks[0].rows
             rc, text = cli("batch:2:TERM", node)  # SIGTERM: the open shard is committed
             assert rc == 75 and "rerun the same command to resume" in text, text
@@ -169,8 +168,6 @@ def test_resume_after_kill_9_at_each_commit_step_equals_an_uninterrupted_run(
     assert "_SUCCESS" in names and not any(n.startswith("_specter2/locks/") for n in names)
     m = merge(url, tmp_path / "m.parquet")
     assert m.rows == 119
-    rc, text = cli("", "a")  # the same command again on the first node: nothing to do
-    assert rc == 0 and "already" in text.lower(), text
 
 
 def test_a_live_writer_is_refused_and_a_dead_ones_lease_taken_over(
@@ -457,28 +454,28 @@ def test_expired_credentials_are_named_as_such_even_on_a_head_request(
 def test_array_ranks_started_together_share_one_prefix(
     encoder: Encoder, tiny_models: dict[str, Path], s3env: S3, stage: Path, tmp_path: Path
 ) -> None:
-    """Three ranks of an array start at once on one prefix (each with its own staging
-    folder, as on three nodes): one job record and one run record are created, every record
-    is embedded once, and _SUCCESS comes from whichever rank finishes last."""
+    """Ranks of an array start at once on one prefix (each with its own staging folder, as
+    on two nodes): one job record and one run record are created, every record is embedded
+    once, and _SUCCESS comes from whichever rank finishes last."""
     from tests.forkserver import spawn
 
-    write_jsonl(tmp_path / "p.jsonl", papers(90, 14))
+    write_jsonl(tmp_path / "p.jsonl", papers(60, 14))
     url = f"s3://{s3env.bucket()}/arr/"
     procs = []
-    for r in range(3):
+    for r in range(2):
         env = {**os.environ, STAGING_ENV: str(tmp_path / f"node{r}")}
         argv = ["embed", str(tmp_path / "p.jsonl"), "-o", url, "--shard-size", "8"]
-        argv += ["--sort-window", "5", "--num-shards", "3", "--shard-index", str(r)]
+        argv += ["--sort-window", "5", "--num-shards", "2", "--shard-index", str(r)]
         argv += ["--base-model", str(tiny_models["base"]), "--no-progress"]
         argv += ["--adapter-path", str(tiny_models["proximity"])]
         procs.append(spawn(argv, env=env))
     for p in procs:
         assert p.wait(300) == 0, p.communicate()[0]
-    for r in range(3):
-        run(encoder, [str(tmp_path / "p.jsonl")], tmp_path / "loc", shard_index=r, num_shards=3)
+    for r in range(2):
+        run(encoder, [str(tmp_path / "p.jsonl")], tmp_path / "loc", shard_index=r, num_shards=2)
     got = read_embeddings(url)
     same(got, read_embeddings(tmp_path / "loc"))
-    assert len(set(got.ids)) == 90
+    assert len(set(got.ids)) == 60
     names = objects(url)
     assert [n for n in names if n.startswith("_specter2/gen-")] == ["_specter2/gen-0000.json"]
     assert "_SUCCESS" in names and job_status(url).complete

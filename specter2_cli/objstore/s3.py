@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import IO, Any
@@ -25,7 +26,22 @@ MAX_ATTEMPTS = 8  # botocore "standard" mode: exponential backoff with jitter, c
 PART_SIZE = 64 << 20
 
 
+_CLIENTS: dict[tuple[Any, ...], Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
 def make_client(anonymous: bool) -> Any:
+    """An S3 client, shared by every store opened with the same settings and environment:
+    creating one reads botocore's service model (a tenth of a second or more), and a run
+    opens stores many times. A changed AWS_* variable gets a new client."""
+    key = (anonymous, tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_"))))
+    with _CLIENTS_LOCK:
+        if key not in _CLIENTS:
+            _CLIENTS[key] = _new_client(anonymous)
+        return _CLIENTS[key]
+
+
+def _new_client(anonymous: bool) -> Any:
     import boto3
     from botocore import UNSIGNED
     from botocore.config import Config
