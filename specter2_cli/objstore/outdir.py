@@ -38,12 +38,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..config import describe_differences
 from ..errors import EnvironmentProblem, LockHeld, OutputError, Specter2Error, UsageError
 from ..store.durable import atomic_write_text
 from ..store.manifest import Generation, Manifest
-from ..store.outdir import ASIDE, OWN_FILE, SHARD_FILE, OutDir, rejects_name
-from ..store.verify import DamagedOutput
+from ..store.outdir import (
+    ASIDE,
+    OWN_FILE,
+    SHARD_FILE,
+    OutDir,
+    committed_work,
+    refuse_other_settings,
+    rejects_name,
+)
+from ..store.verify import DamagedOutput, forget_from
 from .commit import STATE, SUCCESS, Holder, Lease, ObjectOutDir, lease_ttl, new_attempt
 from .store import ObjectInfo, PreconditionFailed
 from .uploader import BackgroundUploader, Uploaded
@@ -254,14 +261,7 @@ class RemoteOutDir(OutDir):
             old = json.loads(existing)
         except ValueError as e:
             raise DamagedOutput(f"{self.remote.show(STATE + '/job.json')}: damaged ({e})") from None
-        diffs = describe_differences(old, identity)
-        if diffs:
-            raise UsageError(
-                f"{self.shown} holds embeddings made with other settings:\n  "
-                + "\n  ".join(diffs)
-                + "\nUse another output prefix, repeat the original settings, "
-                "or pass --overwrite to start over."
-            )
+        refuse_other_settings(self.shown, "prefix", old, identity)
 
     # --overwrite: no rename on a store, so there is nothing to move aside ------------------
 
@@ -334,24 +334,9 @@ class RemoteOutDir(OutDir):
             m = re.match(rf"^{STATE}/locks/g(\d{{4}})-r(\d{{5}})\.json$", name)
             if m and self.is_running(int(m.group(1)), int(m.group(2))):
                 return True
-        return any(
-            m.done
-            or m.failed
-            or any(sh.files or sh.rows or sh.rejected or sh.skipped for sh in m.shards)
-            for m in self.manifests()
-        )
+        return any(committed_work(m) for m in self.manifests())
 
-    def forget_failed_start(self, identity: dict[str, Any], inputs: list[dict[str, Any]]) -> bool:
-        if not self.exists() or not self.manifests() or self.holds_work():
-            return False
-        gens = self.generations()
-        if any(g.world != 1 for g in gens):
-            return False
-        same_paths = bool(gens) and [d["path"] for d in gens[-1].inputs] == [
-            d["path"] for d in inputs
-        ]
-        if same_paths and not describe_differences(self.job() or {}, identity):
-            return False
+    def _forget_state(self) -> None:
         names = sorted(self._list_state().by_name)
         for name in names:
             if name != f"{STATE}/job.json":
@@ -364,7 +349,6 @@ class RemoteOutDir(OutDir):
             self.shown,
             ", ".join(n[len(STATE) + 1 :] for n in names),
         )
-        return True
 
     def generations(self) -> list[Generation]:
         out = []
@@ -580,13 +564,7 @@ class RemoteOutDir(OutDir):
         return None
 
     def drop_damaged(self, m: Manifest) -> str | None:
-        damage = self.first_damage(m, pieces=self._pieces.get((m.gen, m.rank)))
-        if damage is None:
-            return None
-        i, what = damage
-        del m.shards[i:]
-        m.done, m.finished_at = False, None
-        return f"shard {i} ({what})"
+        return forget_from(m, self.first_damage(m, pieces=self._pieces.get((m.gen, m.rank))))
 
     def manifests(self, gen: int | None = None) -> list[Manifest]:
         out = []

@@ -293,26 +293,14 @@ class OutDir:
                 tmp.unlink(missing_ok=True)
             fsync_dir(self.state)
         old = read_state(path, "job settings file")
-        diffs = describe_differences(old, identity)
-        if diffs:
-            raise UsageError(
-                f"{self.path} holds embeddings made with other settings:\n  "
-                + "\n  ".join(diffs)
-                + "\nUse another output folder, repeat the original settings, "
-                "or pass --overwrite to start over."
-            )
+        refuse_other_settings(str(self.path), "folder", old, identity)
 
     def holds_work(self) -> bool:
         """Anything committed (a shard's rows, rejects or skips, a finished or failed rank),
         or a process at work on a rank."""
         if any(is_locked(p) for p in self.state.glob("*.lock")):
             return True
-        return any(
-            m.done
-            or m.failed
-            or any(sh.files or sh.rows or sh.rejected or sh.skipped for sh in m.shards)
-            for m in self.manifests()
-        )
+        return any(committed_work(m) for m in self.manifests())
 
     def forget_failed_start(self, identity: dict[str, Any], inputs: list[dict[str, Any]]) -> bool:
         """A single-process run that failed before committing anything (a wrong adapter, a bad
@@ -328,6 +316,12 @@ class OutDir:
         ]
         if same_paths and not describe_differences(self.job() or {}, identity):
             return False  # the same command again: it resumes (and checks its input)
+        self._forget_state()
+        return True
+
+    def _forget_state(self) -> None:
+        """Remove a failed start's job settings, run records and manifests (and its empty
+        rejects files), logging what."""
         names = sorted(
             p.name
             for p in self.state.iterdir()
@@ -345,7 +339,6 @@ class OutDir:
             self.path,
             ", ".join(names),
         )
-        return True
 
     # generations -----------------------------------------------------------
 
@@ -568,6 +561,27 @@ class OutDir:
             )
             return True
         return False
+
+
+def committed_work(m: Manifest) -> bool:
+    """Whether a manifest records work: a shard's rows, rejects or skips, or an ended rank."""
+    return (
+        m.done
+        or bool(m.failed)
+        or any(sh.files or sh.rows or sh.rejected or sh.skipped for sh in m.shards)
+    )
+
+
+def refuse_other_settings(where: str, noun: str, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """UsageError when an OUTDIR's recorded settings differ from this run's."""
+    diffs = describe_differences(old, new)
+    if diffs:
+        raise UsageError(
+            f"{where} holds embeddings made with other settings:\n  "
+            + "\n  ".join(diffs)
+            + f"\nUse another output {noun}, repeat the original settings, "
+            "or pass --overwrite to start over."
+        )
 
 
 def _foreign_state(state: Path) -> list[str]:

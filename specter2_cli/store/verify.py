@@ -73,7 +73,11 @@ def _footer_damage(path: Path, rows: int) -> str | None:
 def drop_damaged(folder: Path, m: Manifest) -> str | None:
     """Forget the first damaged committed shard and all after it, so that the rank
     re-embeds them; what was wrong, or None when nothing was."""
-    damage = first_damage(folder, m)
+    return forget_from(m, first_damage(folder, m))
+
+
+def forget_from(m: Manifest, damage: tuple[int, str] | None) -> str | None:
+    """Drop m's shards from the damaged one on (the rank re-embeds them); what was wrong."""
     if damage is None:
         return None
     i, what = damage
